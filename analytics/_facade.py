@@ -1,0 +1,331 @@
+"""MetricsWriter: one ``track_*`` coroutine per MetricType, plus timing helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from pydantic import JsonValue
+
+from ._models import MetricEntry, MetricType
+
+__all__ = ["EntryWriter", "MetricsWriter", "Timing"]
+
+
+class EntryWriter(Protocol):
+    """Anything ``MetricsWriter`` can send entries to (``JSONLWriter`` is one)."""
+
+    async def write(self, entry: MetricEntry) -> None: ...
+
+
+class Timing:
+    """What a ``time_*`` block records; add fields to ``data`` inside the block."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, JsonValue] = {}
+        self.entry: MetricEntry | None = None
+        """The entry written when the block ended."""
+
+
+def _data(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge named fields (dropping ``None``) with the caller's extra keyword fields."""
+    merged = {key: value for key, value in fields.items() if value is not None}
+    merged.update(extra)
+    return merged
+
+
+class MetricsWriter:
+    """Records typed analytics events through a writer.
+
+    Every ``track_*`` coroutine builds one :class:`MetricEntry` (validated once),
+    writes it, and returns it. Extra keyword arguments go into ``data``; they must be
+    JSON values, or pydantic's ``ValidationError`` names the bad one.
+
+    Args:
+        writer: where entries go, usually an open :class:`JSONLWriter`.
+        user_id: a default ``user_id`` for every entry that does not give one.
+        metadata: default ``metadata`` merged into every entry.
+    """
+
+    def __init__(
+        self,
+        writer: EntryWriter,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> None:
+        self._writer = writer
+        self._user_id = user_id
+        self._metadata = dict(metadata or {})
+
+    @property
+    def writer(self) -> EntryWriter:
+        """The writer entries are sent to."""
+        return self._writer
+
+    async def track(
+        self,
+        type: MetricType | str,
+        data: Mapping[str, JsonValue] | None = None,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> MetricEntry:
+        """Record an entry of any type.
+
+        Raises:
+            pydantic.ValidationError: a value is not valid (names the field path).
+        """
+        merged_metadata = {**self._metadata, **metadata} if metadata else self._metadata
+        entry = MetricEntry(
+            type=MetricType(type),
+            session_id=session_id,
+            user_id=user_id if user_id is not None else self._user_id,
+            data=dict(data) if data else {},
+            metadata=dict(merged_metadata),
+        )
+        await self._writer.write(entry)
+        return entry
+
+    async def track_session_start(
+        self,
+        session_id: str,
+        user_id: str | None = None,
+        project_path: str | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A session began."""
+        data = _data({"project_path": project_path, "model": model}, kwargs)
+        return await self.track(
+            MetricType.SESSION_START, data, session_id=session_id, user_id=user_id
+        )
+
+    async def track_session_end(
+        self,
+        session_id: str,
+        user_id: str | None = None,
+        duration_seconds: float | None = None,
+        token_count: int | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A session ended."""
+        data = _data({"duration_seconds": duration_seconds, "token_count": token_count}, kwargs)
+        return await self.track(
+            MetricType.SESSION_END, data, session_id=session_id, user_id=user_id
+        )
+
+    async def track_tool_use(
+        self,
+        session_id: str | None,
+        tool_name: str,
+        success: bool,
+        duration_ms: float | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A tool was called."""
+        data = _data(
+            {"tool_name": tool_name, "success": success, "duration_ms": duration_ms}, kwargs
+        )
+        return await self.track(MetricType.TOOL_USE, data, session_id=session_id)
+
+    async def track_agent_execution(
+        self,
+        session_id: str | None,
+        agent_name: str,
+        success: bool,
+        duration_ms: float | None = None,
+        task: str | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """An agent (or sub-agent) ran a task."""
+        data = _data(
+            {
+                "agent_name": agent_name,
+                "success": success,
+                "duration_ms": duration_ms,
+                "task": task,
+            },
+            kwargs,
+        )
+        return await self.track(MetricType.AGENT_EXECUTION, data, session_id=session_id)
+
+    async def track_checkpoint_created(
+        self,
+        session_id: str | None,
+        checkpoint_id: str,
+        description: str | None = None,
+        files_changed: int | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A checkpoint (a saved state that can be restored) was created."""
+        data = _data(
+            {
+                "checkpoint_id": checkpoint_id,
+                "description": description,
+                "files_changed": files_changed,
+            },
+            kwargs,
+        )
+        return await self.track(MetricType.CHECKPOINT_CREATED, data, session_id=session_id)
+
+    async def track_hook_triggered(
+        self,
+        session_id: str | None,
+        hook_name: str,
+        event: str | None = None,
+        success: bool | None = None,
+        duration_ms: float | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A hook ran in response to an event."""
+        data = _data(
+            {
+                "hook_name": hook_name,
+                "event": event,
+                "success": success,
+                "duration_ms": duration_ms,
+            },
+            kwargs,
+        )
+        return await self.track(MetricType.HOOK_TRIGGERED, data, session_id=session_id)
+
+    async def track_command_executed(
+        self,
+        session_id: str | None,
+        command: str,
+        exit_code: int | None = None,
+        duration_ms: float | None = None,
+        success: bool | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """A command was run. ``success`` defaults to ``exit_code == 0`` when only the
+        exit code is given."""
+        if success is None and exit_code is not None:
+            success = exit_code == 0
+        data = _data(
+            {
+                "command": command,
+                "exit_code": exit_code,
+                "duration_ms": duration_ms,
+                "success": success,
+            },
+            kwargs,
+        )
+        return await self.track(MetricType.COMMAND_EXECUTED, data, session_id=session_id)
+
+    async def track_error(
+        self,
+        session_id: str | None,
+        error_type: str,
+        error_message: str,
+        stack_trace: str | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """An error occurred."""
+        data = _data(
+            {"error_type": error_type, "error_message": error_message, "stack_trace": stack_trace},
+            kwargs,
+        )
+        return await self.track(MetricType.ERROR_OCCURRED, data, session_id=session_id)
+
+    async def track_token_usage(
+        self,
+        session_id: str | None,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cost_usd: float | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """Tokens were consumed by a model call. ``total_tokens`` is added for you."""
+        data = _data(
+            {
+                "model": model,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+                "cache_read_tokens": cache_read_tokens,
+                "cache_write_tokens": cache_write_tokens,
+                "cost_usd": cost_usd,
+            },
+            kwargs,
+        )
+        return await self.track(MetricType.TOKEN_USAGE, data, session_id=session_id)
+
+    async def track_performance(
+        self,
+        operation: str,
+        duration_ms: float,
+        success: bool,
+        session_id: str | None = None,
+        **kwargs: Any,
+    ) -> MetricEntry:
+        """An operation took ``duration_ms``."""
+        data = _data(
+            {"operation": operation, "duration_ms": duration_ms, "success": success}, kwargs
+        )
+        return await self.track(MetricType.PERFORMANCE, data, session_id=session_id)
+
+    @asynccontextmanager
+    async def time_tool(
+        self, session_id: str | None, tool_name: str, **kwargs: Any
+    ) -> AsyncIterator[Timing]:
+        """Time the block and record a ``tool_use`` entry when it ends.
+
+        If the block raises, the entry has ``success: false`` and ``error_type``
+        (the exception's class name), and the exception is re-raised.
+        """
+        timing = Timing()
+        started = time.perf_counter()
+        try:
+            yield timing
+        except BaseException as exc:
+            timing.entry = await self.track_tool_use(
+                session_id,
+                tool_name,
+                False,
+                _elapsed_ms(started),
+                error_type=type(exc).__name__,
+                **{**kwargs, **timing.data},
+            )
+            raise
+        timing.entry = await self.track_tool_use(
+            session_id, tool_name, True, _elapsed_ms(started), **{**kwargs, **timing.data}
+        )
+
+    @asynccontextmanager
+    async def time_operation(
+        self, operation: str, *, session_id: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[Timing]:
+        """Time the block and record a ``performance`` entry when it ends.
+
+        If the block raises, the entry has ``success: false`` and ``error_type``
+        (the exception's class name), and the exception is re-raised.
+        """
+        timing = Timing()
+        started = time.perf_counter()
+        try:
+            yield timing
+        except BaseException as exc:
+            timing.entry = await self.track_performance(
+                operation,
+                _elapsed_ms(started),
+                False,
+                session_id,
+                error_type=type(exc).__name__,
+                **{**kwargs, **timing.data},
+            )
+            raise
+        timing.entry = await self.track_performance(
+            operation, _elapsed_ms(started), True, session_id, **{**kwargs, **timing.data}
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

@@ -1,0 +1,228 @@
+"""Blocking primitives. Everything here runs in worker threads, never on the loop.
+
+This module is also the seam that fault tests patch: every write, truncate, rename,
+fsync and unlink the library performs goes through a function defined here.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import zlib
+from pathlib import Path
+
+__all__ = [
+    "append",
+    "compress_to",
+    "fsync_dir",
+    "link_no_replace",
+    "lock_exclusive",
+    "open_append",
+    "open_new",
+    "repair_torn_tail",
+    "try_lock_path",
+]
+
+logger = logging.getLogger("analytics")
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read per step when compressing or repairing: large, but bounded."""
+
+
+def open_new(path: Path) -> int:
+    """Create ``path`` for appending, failing if it exists; return a locked fd.
+
+    ``O_EXCL`` makes "never overwrite an existing file" a kernel guarantee.
+
+    Raises:
+        FileExistsError: the name is taken.
+        OSError: the file cannot be created.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o644)
+    try:
+        lock_exclusive(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_append(path: Path) -> int | None:
+    """Open an existing file for appending and lock it; ``None`` if another holder has
+    it locked (a live writer, or a compression in progress)."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+    if not lock_exclusive(fd, wait=False):
+        os.close(fd)
+        return None
+    return fd
+
+
+def lock_exclusive(fd: int, *, wait: bool = True) -> bool:
+    """Take an exclusive advisory ``flock`` on ``fd``; ``False`` if ``wait`` is false
+    and somebody else holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def try_lock_path(path: Path, *, write: bool = False) -> int | None:
+    """Open ``path`` (read-only, or read-write with ``write``) and lock it without waiting.
+
+    Returns:
+        the locked fd, or ``None`` if the file is gone or somebody holds its lock.
+    """
+    mode = os.O_RDWR if write else os.O_RDONLY
+    try:
+        fd = os.open(path, mode | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    if not lock_exclusive(fd, wait=False):
+        os.close(fd)
+        return None
+    return fd
+
+
+def append(fd: int, data: bytes, size_before: int) -> None:
+    """Append ``data`` to ``fd`` whole, or not at all.
+
+    ``os.write`` may write only part of the data (a full disk, a file size limit); the
+    loop continues until the kernel refuses. On any error the file is cut back to
+    ``size_before`` so no half line stays behind and a retry writes nothing twice.
+
+    Raises:
+        OSError: the data could not be written; the file is back at ``size_before``.
+    """
+    view = memoryview(data)
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except OSError:
+        truncate(fd, size_before)
+        raise
+
+
+def truncate(fd: int, size: int) -> None:
+    """Cut the file open on ``fd`` back to ``size`` bytes."""
+    os.ftruncate(fd, size)
+
+
+def fsync(fd: int) -> None:
+    """Force a file's data to stable storage."""
+    os.fsync(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Force a directory's entries (creations, renames, removals) to stable storage."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def link_no_replace(src: Path, dst: Path) -> None:
+    """Give ``src`` the name ``dst`` and drop the old name, never replacing a file.
+
+    Raises:
+        FileExistsError: ``dst`` already exists.
+    """
+    os.link(src, dst)
+    os.unlink(src)
+
+
+def unlink(path: Path) -> None:
+    """Remove a file; a file that is already gone is not an error."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def file_size(fd: int) -> int:
+    """The current size of the file open on ``fd``."""
+    return os.fstat(fd).st_size
+
+
+def same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open on ``fd`` (it was not removed)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def repair_torn_tail(fd: int, path: Path) -> int:
+    """Cut a torn last line (one without its newline) off the file open on ``fd``.
+
+    Reads backwards in bounded chunks to the last newline.
+
+    Returns:
+        the number of bytes cut (0 if the file already ended cleanly).
+    """
+    size = file_size(fd)
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    end = size
+    keep = 0
+    while end > 0:
+        start = max(0, end - CHUNK_SIZE)
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    truncate(fd, keep)
+    cut = size - keep
+    logger.warning("repaired %s: cut a torn last line of %d bytes", path.name, cut)
+    return cut
+
+
+def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
+    """Stream the file open on ``src_fd`` into a new gzip file at ``tmp_path``.
+
+    Reads and compresses in bounded chunks, never the whole file at once. zlib
+    releases the GIL while it works, so the event loop keeps running on the other core.
+
+    Raises:
+        OSError: the gzip file could not be written; ``tmp_path`` has been removed.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    out = os.open(tmp_path, flags, 0o644)
+    try:
+        # wbits=31 writes the gzip container (header and CRC-32 trailer).
+        deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
+        offset = 0
+        while True:
+            chunk = os.pread(src_fd, CHUNK_SIZE, offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            _write_all(out, deflate.compress(chunk))
+        _write_all(out, deflate.flush())
+        if sync:
+            fsync(out)
+    except BaseException:
+        os.close(out)
+        unlink(tmp_path)
+        raise
+    os.close(out)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def is_disk_error(exc: OSError) -> bool:
+    """Whether ``exc`` is the kind of failure that may pass (space, quota, I/O)."""
+    return exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EACCES}

@@ -1,0 +1,156 @@
+"""The entry model: validation, and one entry <-> one JSON line."""
+
+from __future__ import annotations
+
+import enum
+import random
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    Strict,
+    field_validator,
+)
+from pydantic_core import PydanticSerializationError
+
+from ._exceptions import SerializationError
+
+__all__ = ["MetricEntry", "MetricType"]
+
+
+class MetricType(str, enum.Enum):
+    """What an entry records. The value is what appears in the ``type`` key on disk."""
+
+    SESSION_START = "session_start"
+    SESSION_END = "session_end"
+    TOOL_USE = "tool_use"
+    AGENT_EXECUTION = "agent_execution"
+    CHECKPOINT_CREATED = "checkpoint_created"
+    HOOK_TRIGGERED = "hook_triggered"
+    COMMAND_EXECUTED = "command_executed"
+    ERROR_OCCURRED = "error_occurred"
+    TOKEN_USAGE = "token_usage"
+    PERFORMANCE = "performance"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_VERSION_4_BITS = (0x4000 << 64) | (0x8000 << 48)
+_VERSION_4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID as a string.
+
+    ``str(uuid.uuid4())`` costs a system call per entry; the ``random`` generator is
+    seeded from the OS and re-seeded in forked children, so ids stay unique across
+    worker processes at a fraction of the cost.
+    """
+    n = (random.getrandbits(128) & _VERSION_4_MASK) | _VERSION_4_BITS
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# Keys must really be strings: in lax mode pydantic would turn b"k" into "k".
+JsonObject = dict[Annotated[str, Strict()], JsonValue]
+
+# pydantic writes a UTC datetime with a "Z" suffix. Lines carry "+00:00" instead, which
+# every ISO-8601 parser reads, Python 3.10's ``datetime.fromisoformat`` included. The
+# keys are always in field order, so the first ``Z","type":`` in a line is the end of
+# the timestamp (a quote inside ``id`` would be escaped).
+_PYDANTIC_UTC_END = b'Z","type":'
+_ISO_UTC_END = b'+00:00","type":'
+
+# Line separators that JSON leaves unescaped but ``str.splitlines()`` splits on.
+# Escaping them keeps "one entry, one line" true for every reader.
+_UNSAFE_SEPARATORS = (
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+    ("\u0085".encode(), b"\\u0085"),
+)
+
+
+class MetricEntry(BaseModel):
+    """One analytics event.
+
+    Every value in ``data`` and ``metadata`` must be representable in JSON: strings,
+    finite numbers, booleans, ``None``, lists and string-keyed dicts of those. Anything
+    else (sets, bytes, tuples, arbitrary objects, NaN or infinity, non-string keys)
+    raises pydantic's ``ValidationError`` naming the offending field path.
+    """
+
+    model_config = ConfigDict(
+        allow_inf_nan=False,
+        validate_assignment=True,
+        extra="forbid",
+        use_enum_values=False,
+    )
+
+    id: Annotated[str, Strict()] = Field(default_factory=_new_id, min_length=1)
+    timestamp: datetime = Field(default_factory=_utc_now)
+    type: MetricType
+    session_id: Annotated[str, Strict()] | None = None
+    user_id: Annotated[str, Strict()] | None = None
+    data: JsonObject = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                "timestamp must be timezone-aware (for example datetime.now(timezone.utc));"
+                " a naive datetime is ambiguous and its zone is never guessed"
+            )
+        return value.astimezone(timezone.utc)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the entry as the JSON-compatible dict that is written on disk."""
+        result = self.model_dump(mode="json")
+        result["timestamp"] = self.timestamp.isoformat()
+        return result
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricEntry:
+        """Build an entry from a dict such as :meth:`to_dict` returns.
+
+        Raises:
+            pydantic.ValidationError: the dict is not a valid entry.
+        """
+        return cls.model_validate(data)
+
+    def to_json_line(self) -> bytes:
+        """Serialize to one line of UTF-8 JSON, ending in ``b"\\n"``.
+
+        Raises:
+            SerializationError: the entry holds a value JSON cannot represent (it was
+                mutated after validation).
+        """
+        try:
+            line = self.__pydantic_serializer__.to_json(self).replace(
+                _PYDANTIC_UTC_END, _ISO_UTC_END, 1
+            )
+        except PydanticSerializationError as exc:
+            raise SerializationError(f"entry {self.id!r} cannot be serialized: {exc}") from exc
+        if b"\xe2\x80" in line or b"\xc2\x85" in line:
+            for raw, escaped in _UNSAFE_SEPARATORS:
+                line = line.replace(raw, escaped)
+        return line + b"\n"
+
+    @classmethod
+    def from_json_line(cls, line: str | bytes) -> MetricEntry:
+        """Parse one JSON line (with or without its newline) back into an entry.
+
+        Raises:
+            pydantic.ValidationError: the line is not valid JSON or not a valid entry.
+        """
+        return cls.model_validate_json(line)

@@ -1,0 +1,355 @@
+"""The blocking shell: one directory of JSON Lines files, driven from worker threads.
+
+``Storage`` owns the active file. Its methods are plain blocking calls; the async
+writer runs each batch through exactly one of them per thread hop, and never runs two
+``write`` calls at once. Compression and retention may run in another thread at the
+same time: advisory ``flock`` locks, not shared memory, keep them apart, which is also
+what keeps several processes on one directory apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _fileops as ops
+from ._config import WriterConfig
+from ._policy import FileName, NameAllocator, parse_name, retention_candidates, split_for_rotation
+
+__all__ = ["CompressJob", "Storage", "WriteOutcome"]
+
+logger = logging.getLogger("analytics")
+
+_TMP_SUFFIX = ".gz.tmp"
+_MAX_NAME_ATTEMPTS = 100
+
+
+@dataclass
+class CompressJob:
+    """A closed file waiting to be compressed.
+
+    ``fd`` holds the file's lock from the moment it stopped being active, so no other
+    process can delete, compress or continue it in between. ``None`` means "lock it
+    by path first" (a retry, or a file found at start).
+    """
+
+    path: Path
+    fd: int | None = None
+
+
+@dataclass
+class WriteOutcome:
+    """What one ``Storage.write`` call achieved."""
+
+    written: int = 0
+    """How many of the given lines are now in files (always a prefix of the batch)."""
+    bytes_written: int = 0
+    rotated: list[CompressJob] = field(default_factory=list)
+    """Files closed by rotation that are waiting for compression."""
+    rotations: int = 0
+    deleted: int = 0
+    error: OSError | None = None
+    """Why the rest of the batch was not written; ``None`` if all of it was."""
+
+
+@dataclass
+class OpenOutcome:
+    """What ``Storage.open`` found and repaired."""
+
+    continued: bool = False
+    to_compress: list[CompressJob] = field(default_factory=list)
+    bytes_cut: int = 0
+
+
+class Storage:
+    """The files of one writer in ``metrics_dir``. Blocking; call from worker threads."""
+
+    def __init__(self, directory: Path, config: WriterConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.names = NameAllocator(config.filename_prefix, os.getpid())
+        self.path: Path | None = None
+        self.fd: int | None = None
+        self.size = 0
+
+    @property
+    def _sync(self) -> bool:
+        return self.config.fsync != "never"
+
+    # -- start ---------------------------------------------------------------------
+
+    def open(self) -> OpenOutcome:
+        """Create the directory, repair what a crash left, and pick the active file.
+
+        Continues the newest unlocked uncompressed file if it is below
+        ``max_file_size``; every other unlocked uncompressed file is repaired and,
+        with ``compress_old``, queued for compression. Files locked by another live
+        process are not touched.
+        """
+        outcome = OpenOutcome()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._remove_leftovers()
+        sources = sorted(
+            (f for f in self._our_files() if not f.compressed), reverse=True
+        )  # newest first
+        for info in sources:
+            path = self.directory / info.name
+            try:
+                fd = ops.open_append(path)
+            except FileNotFoundError:
+                continue
+            if fd is None:
+                continue  # another live writer or compression holds it
+            outcome.bytes_cut += ops.repair_torn_tail(fd, path)
+            if self.fd is None and ops.file_size(fd) < self.config.max_file_size:
+                self.fd, self.path, self.size = fd, path, ops.file_size(fd)
+                outcome.continued = True
+            elif self.config.compress_old:
+                outcome.to_compress.append(CompressJob(path, fd))
+            else:
+                os.close(fd)
+        if self.fd is None:
+            self._start_new_file()
+        return outcome
+
+    def _remove_leftovers(self) -> None:
+        """Remove interrupted compressions, and sources whose ``.gz`` is complete."""
+        names = set(os.listdir(self.directory))
+        prefix = self.config.filename_prefix
+        for name in sorted(names):
+            if name.endswith(_TMP_SUFFIX):
+                source = name[: -len(_TMP_SUFFIX)]
+                if parse_name(source, prefix) is None:
+                    continue
+                fd = ops.try_lock_path(self.directory / source) if source in names else None
+                if source in names and fd is None:
+                    continue  # a live compression in another process
+                ops.unlink(self.directory / name)
+                logger.warning("removed %s, left by an interrupted compression", name)
+                if fd is not None:
+                    os.close(fd)
+            elif name.endswith(".jsonl") and name + ".gz" in names:
+                if parse_name(name, prefix) is None:
+                    continue
+                fd = ops.try_lock_path(self.directory / name)
+                if fd is None:
+                    continue
+                try:
+                    ops.unlink(self.directory / name)
+                    logger.info("removed %s: its complete .gz exists", name)
+                finally:
+                    os.close(fd)
+
+    def _our_files(self) -> list[FileName]:
+        prefix = self.config.filename_prefix
+        found = (parse_name(name, prefix) for name in os.listdir(self.directory))
+        return [f for f in found if f is not None]
+
+    def _start_new_file(self) -> None:
+        for _ in range(_MAX_NAME_ATTEMPTS):
+            path = self.directory / self.names.next().name
+            try:
+                fd = ops.open_new(path)
+            except FileExistsError:
+                continue  # never overwrite: take the next name
+            break
+        else:  # pragma: no cover - needs 100 name collisions in a row
+            raise FileExistsError(f"could not find a free file name in {self.directory}")
+        if self._sync:
+            ops.fsync_dir(self.directory)
+        self.fd, self.path, self.size = fd, path, 0
+
+    # -- write ---------------------------------------------------------------------
+
+    def write(self, lines: Sequence[bytes]) -> WriteOutcome:
+        """Append ``lines`` (each ending in a newline), rotating as needed.
+
+        Each file gets one write of its joined lines. If a write fails, the file is
+        cut back to its size before that write and the write is tried once more; if
+        that fails too, the outcome says how many lines did land (a prefix) and why
+        the rest did not. Nothing is ever written twice or in part.
+        """
+        outcome = WriteOutcome()
+        try:
+            self._ensure_active_file()
+            done = 0
+            while done < len(lines):
+                assert self.fd is not None
+                fit = split_for_rotation(self.size, lines, done, self.config.max_file_size)
+                if fit == 0:
+                    self._rotate(outcome)
+                    continue
+                data = b"".join(lines[done : done + fit])
+                self._append(data)
+                done += fit
+                outcome.written = done
+                outcome.bytes_written += len(data)
+                self.size += len(data)
+                if done < len(lines):
+                    self._rotate(outcome)
+            if self.config.fsync == "always" and self.fd is not None:
+                ops.fsync(self.fd)
+        except OSError as exc:
+            outcome.error = exc
+        if outcome.rotations:
+            outcome.deleted = self._retention_quietly()
+        return outcome
+
+    def _append(self, data: bytes) -> None:
+        assert self.fd is not None
+        try:
+            ops.append(self.fd, data, self.size)
+        except OSError as first:
+            logger.debug("write failed (%s); rolled back, retrying once", first)
+            try:
+                ops.append(self.fd, data, self.size)
+            except OSError:
+                self._check_rollback()
+                raise
+
+    def _check_rollback(self) -> None:
+        """If the file could not be cut back, stop using it: a new file starts clean."""
+        assert self.fd is not None
+        assert self.path is not None
+        try:
+            if ops.file_size(self.fd) == self.size:
+                return
+        except OSError:
+            pass
+        logger.error(
+            "%s could not be cut back after a failed write; starting a new file", self.path.name
+        )
+        self._drop_active_file()
+
+    def _ensure_active_file(self) -> None:
+        """Start a new file if there is none, or if ours was removed under us (for
+        example, ``metrics_dir`` was deleted while running)."""
+        if self.fd is not None and self.path is not None:
+            if ops.same_file(self.path, self.fd):
+                return
+            logger.warning("%s was removed while in use; starting a new file", self.path)
+            self._drop_active_file()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._start_new_file()
+
+    def _drop_active_file(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.fd, self.path, self.size = None, None, 0
+
+    def _rotate(self, outcome: WriteOutcome) -> None:
+        assert self.fd is not None
+        assert self.path is not None
+        old = CompressJob(self.path, self.fd)
+        if self._sync:
+            ops.fsync(self.fd)
+        self.fd = None  # from here on, `old` owns the descriptor
+        try:
+            self._start_new_file()
+        except OSError:
+            self.fd, self.path = old.fd, old.path  # keep writing where we were
+            raise
+        outcome.rotations += 1
+        if self.config.compress_old:
+            outcome.rotated.append(old)
+        else:
+            assert old.fd is not None
+            os.close(old.fd)
+
+    # -- compression and retention --------------------------------------------------
+
+    def compress(self, job: CompressJob) -> bool:
+        """gzip a closed file to ``<name>.gz``, then remove it.
+
+        The gzip stream goes to ``<name>.gz.tmp``; only a complete, synced file gets
+        the final name, and only then is the source removed. At every instant the
+        lines are in the source, in the final ``.gz``, or in both.
+
+        Returns:
+            ``True`` if compressed, ``False`` if skipped (the file is gone or another
+            process holds it).
+
+        Raises:
+            OSError: the compression failed; the source is left as it was.
+        """
+        fd = job.fd if job.fd is not None else ops.try_lock_path(job.path, write=True)
+        job.fd = None
+        if fd is None:
+            return False
+        try:
+            if not ops.same_file(job.path, fd):
+                return False  # removed meanwhile (retention in another process)
+            ops.repair_torn_tail(fd, job.path)
+            final = job.path.with_name(job.path.name + ".gz")
+            if not final.exists():
+                tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
+                ops.compress_to(fd, tmp, self.config.compress_level, sync=self._sync)
+                ops.link_no_replace(tmp, final)
+                if self._sync:
+                    ops.fsync_dir(self.directory)
+            ops.unlink(job.path)
+            return True
+        finally:
+            os.close(fd)
+
+    def enforce_retention(self) -> int:
+        """Delete our oldest files until at most ``max_files`` remain.
+
+        Never deletes the active file, a file another process holds locked (its active
+        file, or one being compressed), or any file this library did not name.
+
+        Returns:
+            how many files were deleted.
+        """
+        files = self._our_files()
+        protected = parse_name(self.path.name, self.config.filename_prefix) if self.path else None
+        excess, groups = retention_candidates(files, self.config.max_files, protected)
+        deleted = 0
+        for group in groups:
+            if excess <= 0:
+                break
+            locks = [ops.try_lock_path(self.directory / f.name) for f in group]
+            try:
+                if any(fd is None for fd in locks):
+                    continue  # in use (or already gone): it stays, and still counts
+                for f in group:
+                    ops.unlink(self.directory / f.name)
+                    deleted += 1
+                excess -= 1
+            finally:
+                for fd in locks:
+                    if fd is not None:
+                        os.close(fd)
+        if deleted:
+            logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
+        return deleted
+
+    def _retention_quietly(self) -> int:
+        try:
+            return self.enforce_retention()
+        except OSError as exc:
+            logger.warning("retention in %s failed: %s", self.directory, exc)
+            return 0
+
+    # -- stop ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Sync (unless ``fsync="never"``) and release the active file, uncompressed."""
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None  # the path stays: it names the file to continue
+        try:
+            if self._sync:
+                ops.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def release(job: CompressJob) -> None:
+        """Drop a queued job's lock without compressing it."""
+        if job.fd is not None:
+            os.close(job.fd)
+            job.fd = None

@@ -1,0 +1,631 @@
+"""JSONLWriter: buffer, flusher task, lifecycle. One thread hop per flush."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+
+from ._config import WriterConfig
+from ._exceptions import (
+    BufferFullError,
+    ConfigError,
+    WriteError,
+    WriterClosedError,
+    WriterStateError,
+)
+from ._models import MetricEntry
+from ._storage import CompressJob, Storage, WriteOutcome
+
+__all__ = ["JSONLWriter", "WriterStats"]
+
+logger = logging.getLogger("analytics")
+
+ErrorCallback = Callable[[BaseException], Any]
+
+_RETRY_FIRST = 0.05
+"""Seconds before the first retry of a failed implicit flush; doubles per failure."""
+_RETRY_MAX = 5.0
+"""The longest wait between retries, so recovery is noticed within seconds."""
+_LOG_EVERY = 30.0
+"""While writes keep failing, log at most one line per this many seconds."""
+_COMPRESS_RETRY = 5.0
+"""Seconds before a failed compression is tried again."""
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"  # constructed; no I/O has happened yet
+    OPEN = "open"  # initialize() finished: entries are accepted
+    CLOSING = "closing"  # close() began: no new entries; draining (or failed to drain)
+    CLOSED = "closed"  # close() finished: all written, files released
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """A snapshot of what a writer has done so far."""
+
+    entries_written: int
+    bytes_written: int
+    flushes: int
+    rotations: int
+    compressions: int
+    files_deleted: int
+    pending: int
+    """Entries accepted but not yet written."""
+    dropped: int
+    """Entries discarded by ``on_full="drop_newest"``."""
+    errors: int
+    """Failed write and compression attempts."""
+    last_error: str | None
+    current_file: Path | None
+    current_file_size: int
+
+
+class JSONLWriter:
+    """Buffered, rotating, compressing JSON Lines writer for one asyncio event loop.
+
+    Args:
+        base_path: files go to ``<base_path>/metrics/``.
+        max_file_size: rotate before the active file would grow past this size, in
+            bytes or as a string such as ``"100 MiB"`` (KB = 1000, KiB = 1024).
+        max_files: keep at most this many files, the active one included.
+        compress_old: gzip rotated files in a worker thread.
+        buffer_size: write once this many entries are buffered.
+        flush_interval: seconds (or ``"500ms"``, a ``timedelta``...) an entry may wait
+            in the buffer at most.
+        compress_level: gzip level 1-9 for rotated files.
+        fsync: ``"never"``, ``"rotate"`` (default) or ``"always"``; see docs/durability.md.
+        max_pending: at most this many entries accepted but not yet written.
+        on_full: ``"wait"`` (default), ``"drop_newest"`` or ``"raise"`` when
+            ``max_pending`` entries are waiting.
+        filename_prefix: the first part of every file name (default ``"metrics"``).
+        on_error: called with the exception when a background write fails.
+
+    Raises:
+        ConfigError: an option has a value the writer cannot use.
+    """
+
+    def __init__(
+        self,
+        base_path: str | os.PathLike[str],
+        *,
+        max_file_size: int | str = 100 * 1024 * 1024,
+        max_files: int = 10,
+        compress_old: bool = True,
+        buffer_size: int = 100,
+        flush_interval: float | str = 1.0,
+        compress_level: int = 6,
+        fsync: Literal["never", "rotate", "always"] = "rotate",
+        max_pending: int = 10_000,
+        on_full: Literal["wait", "drop_newest", "raise"] = "wait",
+        filename_prefix: str = "metrics",
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        try:
+            config = WriterConfig(
+                max_file_size=max_file_size,
+                max_files=max_files,
+                compress_old=compress_old,
+                buffer_size=buffer_size,
+                flush_interval=flush_interval,
+                compress_level=compress_level,
+                fsync=fsync,
+                max_pending=max_pending,
+                on_full=on_full,
+                filename_prefix=filename_prefix,
+            )
+        except ValueError as exc:  # pydantic's ValidationError, with every bad option
+            raise ConfigError(f"invalid JSONLWriter options: {exc}") from exc
+        self._setup(base_path, config, on_error)
+
+    @classmethod
+    def from_config(
+        cls,
+        base_path: str | os.PathLike[str],
+        config: WriterConfig,
+        *,
+        on_error: ErrorCallback | None = None,
+    ) -> JSONLWriter:
+        """Build a writer from an already validated :class:`WriterConfig`."""
+        writer = cls.__new__(cls)
+        writer._setup(base_path, config, on_error)
+        return writer
+
+    def _setup(
+        self,
+        base_path: str | os.PathLike[str],
+        config: WriterConfig,
+        on_error: ErrorCallback | None,
+    ) -> None:
+        # No I/O here: the directory is created by initialize(), off the loop.
+        self._config = config
+        self._base_path = Path(base_path)
+        self._metrics_dir = self._base_path / "metrics"
+        self._on_error = on_error
+        self._storage = Storage(self._metrics_dir, config)
+        self._state = _State.UNOPENED
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+        self._buffer: list[bytes] = []  # accepted, waiting for the next flush
+        self._inflight: list[bytes] = []  # handed to the worker thread right now
+        self._oldest_at: float | None = None  # loop time the oldest buffered entry came
+        self._waiters: list[tuple[asyncio.Future[None], bool]] = []  # (future, explicit)
+        self._wake: asyncio.Event | None = None
+        self._space: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._flush_limiter: anyio.CapacityLimiter | None = None
+        self._compress_limiter: anyio.CapacityLimiter | None = None
+        self._compressions: set[asyncio.Task[None]] = set()
+        self._compress_retry: dict[Path, float] = {}
+
+        self._failures = 0  # consecutive failed flush attempts
+        self._retry_at: float | None = None
+        self._last_log = -_LOG_EVERY
+
+        self._entries_written = 0
+        self._bytes_written = 0
+        self._flushes = 0
+        self._rotations = 0
+        self._compressed = 0
+        self._files_deleted = 0
+        self._dropped = 0
+        self._errors = 0
+        self._last_error: str | None = None
+
+    # -- properties ----------------------------------------------------------------
+
+    @property
+    def config(self) -> WriterConfig:
+        """The validated options."""
+        return self._config
+
+    @property
+    def metrics_dir(self) -> Path:
+        """The directory holding every file: ``<base_path>/metrics``."""
+        return self._metrics_dir
+
+    @property
+    def current_file(self) -> Path | None:
+        """The active file, or ``None`` before ``initialize()``."""
+        return self._storage.path
+
+    @property
+    def pending(self) -> int:
+        """Entries accepted but not yet written."""
+        return len(self._buffer) + len(self._inflight)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has finished."""
+        return self._state is _State.CLOSED
+
+    def stats(self) -> WriterStats:
+        """A snapshot of the counters. Does no I/O."""
+        return WriterStats(
+            entries_written=self._entries_written,
+            bytes_written=self._bytes_written,
+            flushes=self._flushes,
+            rotations=self._rotations,
+            compressions=self._compressed,
+            files_deleted=self._files_deleted,
+            pending=self.pending,
+            dropped=self._dropped,
+            errors=self._errors,
+            last_error=self._last_error,
+            current_file=self._storage.path,
+            current_file_size=self._storage.size,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Create the directory, repair what an earlier crash left, open the active
+        file, and start the background flusher. Calling it again does nothing.
+
+        Raises:
+            WriterClosedError: the writer was closed.
+            OSError: the directory cannot be created or read.
+        """
+        if self._state is _State.OPEN:
+            return
+        if self._state is not _State.UNOPENED:
+            raise WriterClosedError("this JSONLWriter is closed; create a new one")
+        self._loop = asyncio.get_running_loop()
+        self._flush_limiter = anyio.CapacityLimiter(1)
+        self._compress_limiter = anyio.CapacityLimiter(1)
+        opened = await anyio.to_thread.run_sync(self._storage.open, limiter=self._flush_limiter)
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._state = _State.OPEN
+        self._flusher = self._loop.create_task(self._run_flusher(), name="analytics-flusher")
+        for job in opened.to_compress:
+            self._start_compression(job)
+
+    async def __aenter__(self) -> JSONLWriter:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Write everything pending, wait for compressions, and release the files.
+
+        The active file stays uncompressed; the next writer continues it. Calling
+        ``close()`` again does nothing. If the task awaiting ``close()`` is cancelled,
+        closing goes on in the background, and a later ``close()`` waits for it.
+
+        Raises:
+            WriteError: pending entries could not be written. They are kept, the
+                writer accepts no new entries, and ``close()`` may be called again.
+        """
+        if self._state is _State.CLOSED:
+            return
+        if self._state is _State.UNOPENED:
+            self._state = _State.CLOSED
+            return
+        loop = self._check_loop()
+        self._state = _State.CLOSING
+        if self._close_task is None or self._close_task.done():
+            self._close_task = loop.create_task(self._close_sequence(), name="analytics-close")
+            self._close_task.add_done_callback(_retrieve_exception)
+        await asyncio.shield(self._close_task)
+
+    async def _close_sequence(self) -> None:
+        await self._flush(explicit=True)
+        self._stopping = True
+        self._poke()
+        if self._flusher is not None:
+            await self._flusher
+        for path in list(self._compress_retry):
+            self._start_compression(CompressJob(path))
+        self._compress_retry.clear()
+        while self._compressions:
+            await asyncio.gather(*self._compressions, return_exceptions=True)
+        await anyio.to_thread.run_sync(self._storage.close, limiter=self._flush_limiter)
+        self._state = _State.CLOSED
+        self._space_available()  # writers waiting for room now see the closed state
+
+    # -- writing -------------------------------------------------------------------
+
+    async def write(self, entry: MetricEntry) -> None:
+        """Serialize ``entry`` now and buffer it.
+
+        A bad entry fails here, alone. I/O errors of the flush this call may trigger
+        are never raised here: they are logged and retried.
+
+        Raises:
+            TypeError: ``entry`` is not a MetricEntry.
+            SerializationError: the entry holds a value JSON cannot represent.
+            WriterClosedError: ``close()`` was called.
+            WriterStateError: not initialized, or called from another event loop.
+            BufferFullError: ``max_pending`` entries wait and ``on_full="raise"``.
+        """
+        if self._state is not _State.OPEN or asyncio.get_running_loop() is not self._loop:
+            self._check_open()
+        if not isinstance(entry, MetricEntry):
+            raise TypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
+        line = entry.to_json_line()
+        if self.pending >= self._config.max_pending and not await self._make_room(1):
+            return
+        self._accept([line])
+        if len(self._buffer) >= self._config.buffer_size:
+            await self._flush(explicit=False)
+
+    async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
+        """Serialize every entry, then buffer them all, in order.
+
+        If any entry is invalid, none is accepted.
+
+        Raises:
+            The same errors as :meth:`write`.
+        """
+        self._check_open()
+        lines: list[bytes] = []
+        for entry in entries:
+            if not isinstance(entry, MetricEntry):
+                raise TypeError(
+                    f"write_batch() takes MetricEntry items, not {type(entry).__name__}"
+                )
+            lines.append(entry.to_json_line())
+        limit = self._config.max_pending
+        if self._config.on_full == "raise" and self.pending + len(lines) > limit:
+            raise BufferFullError(
+                f"{len(lines)} entries do not fit: {self.pending} of max_pending={limit}"
+                " are waiting to be written"
+            )
+        start = 0
+        while start < len(lines):
+            room = limit - self.pending
+            if room <= 0:
+                if not await self._make_room(len(lines) - start):
+                    return
+                continue
+            self._accept(lines[start : start + room])
+            start += room
+        if len(self._buffer) >= self._config.buffer_size:
+            await self._flush(explicit=False)
+
+    def _accept(self, lines: list[bytes]) -> None:
+        if self._oldest_at is None:
+            self._oldest_at = time.monotonic()
+            self._poke()  # the flusher starts the flush_interval clock
+        self._buffer.extend(lines)
+
+    async def _make_room(self, wanted: int) -> bool:
+        """Apply ``on_full``. Returns whether the entries may be accepted now."""
+        policy = self._config.on_full
+        if policy == "drop_newest":
+            self._dropped += wanted
+            return False
+        if policy == "raise":
+            raise BufferFullError(
+                f"max_pending={self._config.max_pending} entries are waiting to be written;"
+                " flush() or slow down (or choose on_full='wait')"
+            )
+        assert self._space is not None
+        while self.pending >= self._config.max_pending:
+            self._space.clear()
+            self._poke()
+            await self._space.wait()
+            self._check_open()
+        return True
+
+    async def flush(self) -> None:
+        """Write every entry accepted so far.
+
+        Raises:
+            WriteError: the entries could not be written. They are kept and retried.
+            WriterStateError: not initialized, or called from another event loop.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._check_loop()
+        if self._state is _State.UNOPENED:
+            raise WriterStateError("call `await writer.initialize()` (or use `async with`) first")
+        await self._flush(explicit=True)
+
+    async def _flush(self, *, explicit: bool) -> None:
+        if not self._buffer and not self._inflight:
+            return
+        assert self._loop is not None
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append((future, explicit))
+        self._poke()
+        await future
+
+    # -- the flusher task ----------------------------------------------------------
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _space_available(self) -> None:
+        if self._space is not None:
+            self._space.set()
+
+    def _flush_due(self, now: float) -> bool:
+        if self._waiters or self._stopping:
+            return True
+        if not self._buffer:
+            return False
+        if self._retry_at is not None:
+            return now >= self._retry_at
+        if len(self._buffer) >= min(self._config.buffer_size, self._config.max_pending):
+            return True
+        return self._oldest_at is not None and now >= self._oldest_at + self._config.flush_interval
+
+    def _next_deadline(self) -> float | None:
+        deadlines = list(self._compress_retry.values())
+        if self._buffer:
+            if self._retry_at is not None:
+                deadlines.append(self._retry_at)
+            elif self._oldest_at is not None:
+                deadlines.append(self._oldest_at + self._config.flush_interval)
+        return min(deadlines) if deadlines else None
+
+    async def _run_flusher(self) -> None:
+        assert self._wake is not None
+        while True:
+            now = time.monotonic()
+            if not self._flush_due(now):
+                deadline = self._next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - now)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+                now = time.monotonic()
+            self._retry_compressions(now)
+            if self._flush_due(now):
+                await self._flush_once(now)
+            if self._stopping and not self._buffer and not self._waiters:
+                return
+
+    async def _flush_once(self, now: float) -> None:
+        waiters, self._waiters = self._waiters, []
+        in_backoff = self._retry_at is not None and now < self._retry_at
+        if not self._buffer or (in_backoff and not any(explicit for _, explicit in waiters)):
+            # Nothing to write, or only implicit callers during a backoff: let them go.
+            _settle(waiters, None)
+            return
+        batch, self._buffer = self._buffer, []
+        self._inflight = batch
+        self._oldest_at = None
+        try:
+            outcome = await anyio.to_thread.run_sync(
+                self._storage.write, batch, limiter=self._flush_limiter
+            )
+        except BaseException:
+            # Only a loop shutdown cancels the flusher: keep the batch countable.
+            self._buffer[:0] = batch
+            self._inflight = []
+            raise
+        self._inflight = []
+        self._record(outcome)
+        if outcome.error is None:
+            _settle(waiters, None)
+        else:
+            self._buffer[:0] = batch[outcome.written :]
+            self._oldest_at = now
+            error = WriteError(
+                f"could not write to {self._metrics_dir}: {outcome.error};"
+                f" {self.pending} entries are kept and will be retried",
+                pending=self.pending,
+            )
+            error.__cause__ = outcome.error
+            _settle(waiters, error)
+            await self._report_failure(outcome.error)
+        for job in outcome.rotated:
+            self._start_compression(job)
+        self._space_available()
+
+    def _record(self, outcome: WriteOutcome) -> None:
+        self._flushes += 1
+        self._entries_written += outcome.written
+        self._bytes_written += outcome.bytes_written
+        self._rotations += outcome.rotations
+        self._files_deleted += outcome.deleted
+        if outcome.error is None and self._failures:
+            logger.warning(
+                "writes to %s recovered after %d failed attempt(s)",
+                self._metrics_dir,
+                self._failures,
+            )
+            self._failures = 0
+            self._retry_at = None
+
+    async def _report_failure(self, exc: OSError) -> None:
+        self._errors += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._failures += 1
+        delay = min(_RETRY_FIRST * 2 ** (self._failures - 1), _RETRY_MAX)
+        self._retry_at = time.monotonic() + delay
+        now = time.monotonic()
+        if self._failures == 1 or now - self._last_log >= _LOG_EVERY:
+            self._last_log = now
+            logger.error(
+                "cannot write to %s (%s); %d entries kept, retrying in %.2fs"
+                " (further failures are logged at most every %ds)",
+                self._metrics_dir,
+                exc,
+                self.pending,
+                delay,
+                int(_LOG_EVERY),
+            )
+        if self._on_error is not None:
+            try:
+                result = self._on_error(exc)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("the on_error callback raised")
+
+    # -- compression ---------------------------------------------------------------
+
+    def _start_compression(self, job: CompressJob) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(self._compress(job), name=f"analytics-gzip-{job.path.name}")
+        self._compressions.add(task)
+        task.add_done_callback(self._compressions.discard)
+
+    async def _compress(self, job: CompressJob) -> None:
+        try:
+            done = await anyio.to_thread.run_sync(
+                self._storage.compress, job, limiter=self._compress_limiter
+            )
+        except OSError as exc:
+            self._errors += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._compress_retry[job.path] = time.monotonic() + _COMPRESS_RETRY
+            logger.warning("could not compress %s (%s); it is kept and retried", job.path.name, exc)
+            self._poke()
+            return
+        finally:
+            Storage.release(job)
+        if done:
+            self._compressed += 1
+        self._files_deleted += await anyio.to_thread.run_sync(
+            self._storage.enforce_retention, limiter=self._compress_limiter
+        )
+
+    def _retry_compressions(self, now: float) -> None:
+        for path, when in list(self._compress_retry.items()):
+            if now >= when:
+                del self._compress_retry[path]
+                self._start_compression(CompressJob(path))
+
+    # -- checks --------------------------------------------------------------------
+
+    def _check_loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise WriterStateError("JSONLWriter must be used from inside its event loop") from None
+        if self._loop is not None and loop is not self._loop:
+            raise WriterStateError(
+                "this JSONLWriter belongs to another event loop; create one writer per loop"
+                " (for example, one per worker process or thread)"
+            )
+        return loop
+
+    def _check_open(self) -> None:
+        self._check_loop()
+        if self._state is _State.OPEN:
+            return
+        if self._state is _State.UNOPENED:
+            raise WriterStateError("call `await writer.initialize()` (or use `async with`) first")
+        raise WriterClosedError(
+            "this JSONLWriter is closed (or closing): it accepts no new entries"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<JSONLWriter {str(self._metrics_dir)!r} {self._state.value} pending={self.pending}>"
+        )
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        state = getattr(self, "_state", _State.CLOSED)
+        if state in (_State.OPEN, _State.CLOSING):
+            _warn(
+                f"JSONLWriter for {str(self._metrics_dir)!r} was never closed:"
+                f" {self.pending} unwritten entries are lost; use `async with` or await close()",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+
+
+def _settle(waiters: list[tuple[asyncio.Future[None], bool]], error: WriteError | None) -> None:
+    for future, explicit in waiters:
+        if future.done():
+            continue  # its caller was cancelled
+        if error is not None and explicit:
+            future.set_exception(error)
+        else:
+            future.set_result(None)
+
+
+def _retrieve_exception(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a close() caller that was cancelled never sees it
