@@ -28,7 +28,8 @@ _SIZE_FORMS = "an int number of bytes, or a string such as '512 KiB', '100 MiB' 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 _DURATION_FORMS = (
-    "seconds as a number, a timedelta, or a string such as '500ms', '30s', '5m', '1h', '7d'"
+    "a duration: seconds as a number, a timedelta, or a string such as"
+    " '500ms', '30s', '5m', '1h', '7d'"
 )
 
 

@@ -1,0 +1,120 @@
+"""Options: sizes, durations and the validated WriterConfig."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from analytics import AnalyticsError, ConfigError, JSONLWriter, WriterConfig
+from analytics._config import parse_duration, parse_size
+
+
+class TestParseSize:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("100 MiB", 100 * 1024**2),
+            ("1 GB", 1_000_000_000),
+            ("1KB", 1000),
+            ("1 KiB", 1024),
+            ("1.5 KiB", 1536),
+            ("2 MB", 2_000_000),
+            ("3 GiB", 3 * 1024**3),
+            ("1 TB", 10**12),
+            ("1 TiB", 1024**4),
+            ("512", 512),
+            ("7 B", 7),
+            (4096, 4096),
+        ],
+    )
+    def test_accepts_decimal_and_binary_units(self, text: str | int, expected: int) -> None:
+        assert parse_size(text) == expected
+
+    @pytest.mark.parametrize("text", ["10 mb", "1 kb", "1 Mb", "1 mib", "5 bits", "1 M", "1 K"])
+    def test_rejects_any_other_unit_naming_the_accepted_ones(self, text: str) -> None:
+        with pytest.raises(ValueError, match="KiB") as info:
+            parse_size(text)
+        assert "unknown size unit" in str(info.value)
+
+    @pytest.mark.parametrize("value", ["abc", "", "MiB", "-1 KiB", "1.5 B", True, None, [1]])
+    def test_rejects_non_sizes(self, value: Any) -> None:
+        with pytest.raises(ValueError):  # noqa: PT011 - each message is checked below
+            parse_size(value)
+
+
+class TestParseDuration:
+    @pytest.mark.parametrize(
+        ("value", "seconds"),
+        [(1, 1.0), (0.25, 0.25), ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0),
+         ("7d", 604800.0), (timedelta(minutes=2), 120.0)],
+    )
+    def test_accepts_numbers_timedeltas_and_strings(self, value: Any, seconds: float) -> None:
+        assert parse_duration(value) == seconds
+
+    @pytest.mark.parametrize("value", ["5 minutes", "1y", "abc", True, float("inf")])
+    def test_rejects_anything_else(self, value: Any) -> None:
+        with pytest.raises(ValueError, match="duration|finite"):
+            parse_duration(value)
+
+
+class TestWriterConfig:
+    def test_defaults_are_the_documented_contract(self) -> None:
+        c = WriterConfig()
+        assert c.max_file_size == 100 * 1024 * 1024
+        assert c.max_files == 10
+        assert c.compress_old is True
+        assert c.buffer_size == 100
+        assert c.flush_interval == 1.0
+        assert c.fsync == "rotate"
+        assert c.on_full == "wait"
+        assert c.compress_level == 6
+        assert c.filename_prefix == "metrics"
+
+    def test_is_frozen_and_equal_by_value(self) -> None:
+        a = WriterConfig(max_file_size="1 MiB")
+        assert a == WriterConfig(max_file_size=1024 * 1024)
+        with pytest.raises(ValidationError, match="frozen"):
+            a.max_files = 3  # type: ignore[misc]
+
+    def test_writer_defaults_match_the_config_defaults(self, tmp_path: Path) -> None:
+        assert JSONLWriter(tmp_path).config == WriterConfig()
+
+    def test_writer_accepts_size_strings(self, tmp_path: Path) -> None:
+        assert JSONLWriter(tmp_path, max_file_size="1 GB").config.max_file_size == 10**9
+        assert JSONLWriter(tmp_path, max_file_size="64 KiB").config.max_file_size == 65536
+
+
+class TestWriterOptionErrors:
+    @pytest.mark.parametrize(
+        ("options", "named"),
+        [
+            ({"max_file_size": "10 mb"}, "max_file_size"),
+            ({"max_file_size": 0}, "max_file_size"),
+            ({"max_file_size": -5}, "max_file_size"),
+            ({"max_files": 0}, "max_files"),
+            ({"buffer_size": 0}, "buffer_size"),
+            ({"flush_interval": 0}, "flush_interval"),
+            ({"flush_interval": -1.0}, "flush_interval"),
+            ({"flush_interval": "soon"}, "flush_interval"),
+            ({"compress_level": 10}, "compress_level"),
+            ({"fsync": "sometimes"}, "fsync"),
+            ({"max_pending": 0}, "max_pending"),
+            ({"on_full": "block"}, "on_full"),
+            ({"filename_prefix": "../escape"}, "filename_prefix"),
+        ],
+    )
+    def test_bad_option_raises_config_error_naming_it(
+        self, tmp_path: Path, options: dict[str, Any], named: str
+    ) -> None:
+        with pytest.raises(ConfigError, match=named) as info:
+            JSONLWriter(tmp_path, **options)
+        assert isinstance(info.value, AnalyticsError)
+        assert isinstance(info.value, ValueError)
+
+    def test_unknown_unit_message_explains_the_units(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"KB = 1000 bytes, KiB = 1024 bytes"):
+            JSONLWriter(tmp_path, max_file_size="100 mb")
