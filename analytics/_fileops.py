@@ -27,6 +27,11 @@ __all__ = [
 
 logger = logging.getLogger("analytics")
 
+# The system calls that fault tests replace to produce errors nothing real produces
+# on demand (EIO, say). Real faults (a size limit, a full tmpfs) need no patching.
+_os_write = os.write
+_os_ftruncate = os.ftruncate
+
 CHUNK_SIZE = 1024 * 1024
 """Bytes read per step when compressing or repairing: large, but bounded."""
 
@@ -100,7 +105,7 @@ def append(fd: int, data: bytes, size_before: int) -> None:
     view = memoryview(data)
     try:
         while view:
-            written = os.write(fd, view)
+            written = _os_write(fd, view)
             view = view[written:]
     except OSError:
         truncate(fd, size_before)
@@ -109,7 +114,7 @@ def append(fd: int, data: bytes, size_before: int) -> None:
 
 def truncate(fd: int, size: int) -> None:
     """Cut the file open on ``fd`` back to ``size`` bytes."""
-    os.ftruncate(fd, size)
+    _os_ftruncate(fd, size)
 
 
 def fsync(fd: int) -> None:
@@ -220,7 +225,7 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        view = view[_os_write(fd, view) :]
 
 
 def is_disk_error(exc: OSError) -> bool:

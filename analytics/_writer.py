@@ -565,9 +565,10 @@ class JSONLWriter:
             Storage.release(job)
         if done:
             self._compressed += 1
-        self._files_deleted += await anyio.to_thread.run_sync(
+        deleted = await anyio.to_thread.run_sync(
             self._storage.enforce_retention, limiter=self._compress_limiter
         )
+        self._files_deleted += deleted  # not `+= await`: that reads the counter too early
 
     def _retry_compressions(self, now: float) -> None:
         for path, when in list(self._compress_retry.items()):

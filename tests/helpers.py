@@ -22,9 +22,7 @@ def lines_of(path: Path) -> list[bytes]:
 
 def our_files(metrics_dir: Path) -> list[Path]:
     """Data files in the directory (.jsonl and .jsonl.gz), in name order."""
-    return sorted(
-        p for p in metrics_dir.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz"))
-    )
+    return sorted(p for p in metrics_dir.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
 
 
 def read_all(metrics_dir: Path) -> list[MetricEntry]:

@@ -12,14 +12,17 @@ from analytics import MetricEntry, MetricType
 # Text may hold newlines, U+2028 and friends: none of them may break a line.
 texts = st.text(max_size=30)
 
-json_scalars: st.SearchStrategy[Any] = st.none() | st.booleans() | texts | st.integers() | st.floats(
-    allow_nan=False, allow_infinity=False
+json_scalars: st.SearchStrategy[Any] = (
+    st.none()
+    | st.booleans()
+    | texts
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 
 json_values: st.SearchStrategy[Any] = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(texts, children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
     max_leaves=12,
 )
 

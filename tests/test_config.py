@@ -49,15 +49,23 @@ class TestParseSize:
 class TestParseDuration:
     @pytest.mark.parametrize(
         ("value", "seconds"),
-        [(1, 1.0), (0.25, 0.25), ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0),
-         ("7d", 604800.0), (timedelta(minutes=2), 120.0)],
+        [
+            (1, 1.0),
+            (0.25, 0.25),
+            ("500ms", 0.5),
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1h", 3600.0),
+            ("7d", 604800.0),
+            (timedelta(minutes=2), 120.0),
+        ],
     )
     def test_accepts_numbers_timedeltas_and_strings(self, value: Any, seconds: float) -> None:
         assert parse_duration(value) == seconds
 
     @pytest.mark.parametrize("value", ["5 minutes", "1y", "abc", True, float("inf")])
     def test_rejects_anything_else(self, value: Any) -> None:
-        with pytest.raises(ValueError, match="duration|finite"):
+        with pytest.raises(ValueError, match=r"duration|finite"):
             parse_duration(value)
 
 

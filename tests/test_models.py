@@ -35,7 +35,8 @@ class TestMetricType:
 
     def test_is_a_str_enum(self) -> None:
         assert isinstance(MetricType.TOOL_USE, str)
-        assert MetricType.TOOL_USE == "tool_use"
+        assert MetricType.TOOL_USE.value == "tool_use"
+        assert str(MetricType.TOOL_USE) == "tool_use"
         assert MetricType("session_end") is MetricType.SESSION_END
 
 
@@ -142,7 +143,7 @@ class TestSerialization:
 
     def test_mutated_entry_fails_at_serialization_with_a_named_error(self) -> None:
         e = MetricEntry(type=MetricType.TOOL_USE)
-        e.data["bad"] = object()  # bypasses validation: in-place mutation
+        e.data["bad"] = object()  # type: ignore[assignment]  # in-place: no validation
         with pytest.raises(SerializationError, match="cannot be serialized"):
             e.to_json_line()
 

@@ -92,25 +92,23 @@ class TestSplitForRotation:
         self, sizes: list[int], start_size: int, limit: int
     ) -> None:
         lines = [b"x" * (n - 1) + b"\n" for n in sizes]
-        size, done, files = start_size, 0, [[]]  # type: list[list[int]]
-        sizes_now = [start_size]
+        size, done = start_size, 0
+        files: list[list[int]] = [[]]
         while done < len(lines):
             fit = split_for_rotation(size, lines, done, limit)
             if fit == 0:
-                assert size > 0
+                assert size > 0, "an empty file must take at least one line"
                 size = 0
                 files.append([])
-                sizes_now.append(0)
                 continue
-            for line in lines[done : done + fit]:
-                files[-1].append(len(line))
-                size += len(line)
-            sizes_now[-1] = size
+            files[-1].extend(len(line) for line in lines[done : done + fit])
+            size += sum(len(line) for line in lines[done : done + fit])
             done += fit
-        assert sum(len(f) for f in files) == len(lines)
-        for f, total in zip(files, sizes_now):
-            if len(f) > 1 or (f and total != f[0]):
-                assert total <= max(limit, start_size) or len(f) == 1
+        assert [n for f in files for n in f] == sizes  # each line once, in order
+        for number, f in enumerate(files):
+            already = start_size if number == 0 else 0
+            alone_in_empty_file = already == 0 and len(f) == 1
+            assert not f or already + sum(f) <= limit or alone_in_empty_file
 
     def test_oversized_line_goes_alone_into_an_empty_file(self) -> None:
         big = b"x" * 999 + b"\n"

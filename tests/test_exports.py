@@ -1,0 +1,24 @@
+"""The public API is exactly what analytics/__init__.py lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import analytics
+
+
+def test_all_is_sorted_and_complete() -> None:
+    public = {name for name in dir(analytics) if not name.startswith("_")}
+    assert set(analytics.__all__) - {"__version__"} == public
+    assert analytics.__all__ == sorted(analytics.__all__, key=lambda n: (n.startswith("_"), n))
+
+
+def test_the_documented_names_are_importable() -> None:
+    from analytics import AnalyticsError, JSONLWriter, MetricEntry, MetricsWriter, MetricType
+
+    assert issubclass(analytics.WriteError, AnalyticsError)
+    assert all([JSONLWriter, MetricEntry, MetricsWriter, MetricType])
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (Path(analytics.__file__).parent / "py.typed").exists()

@@ -1,0 +1,205 @@
+"""MetricsWriter: track_* methods, the generic track(), and the timing helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
+
+from .helpers import read_all
+
+
+class Collector:
+    """A minimal writer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.entries: list[MetricEntry] = []
+
+    async def write(self, entry: MetricEntry) -> None:
+        self.entries.append(entry)
+
+
+@pytest.fixture
+def sink() -> Collector:
+    return Collector()
+
+
+@pytest.fixture
+def metrics(sink: Collector) -> MetricsWriter:
+    return MetricsWriter(sink)
+
+
+class TestTrackMethods:
+    async def test_session_start(self, metrics: MetricsWriter, sink: Collector) -> None:
+        e = await metrics.track_session_start(
+            "s1", user_id="u1", project_path="/p", model="m", branch="main"
+        )
+        assert sink.entries == [e]
+        assert e.type is MetricType.SESSION_START
+        assert (e.session_id, e.user_id) == ("s1", "u1")
+        assert e.data == {"project_path": "/p", "model": "m", "branch": "main"}
+
+    async def test_session_end(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_session_end("s1", duration_seconds=12.5, token_count=300)
+        assert e.type is MetricType.SESSION_END
+        assert e.data == {"duration_seconds": 12.5, "token_count": 300}
+
+    async def test_tool_use(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_tool_use(
+            session_id="s1", tool_name="grep", success=True, duration_ms=12.5, pattern="x"
+        )
+        assert e.type is MetricType.TOOL_USE
+        assert e.data == {"tool_name": "grep", "success": True, "duration_ms": 12.5, "pattern": "x"}
+
+    async def test_error(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_error("s1", "ValueError", "bad", stack_trace="tb")
+        assert e.type is MetricType.ERROR_OCCURRED
+        assert e.data == {"error_type": "ValueError", "error_message": "bad", "stack_trace": "tb"}
+
+    async def test_performance(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_performance("db.query", 3.5, True, session_id="s1", rows=3)
+        assert e.type is MetricType.PERFORMANCE
+        assert e.session_id == "s1"
+        assert e.data == {"operation": "db.query", "duration_ms": 3.5, "success": True, "rows": 3}
+
+    async def test_agent_execution(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_agent_execution("s1", "planner", True, 40.0, task="plan")
+        assert e.type is MetricType.AGENT_EXECUTION
+        assert e.data == {
+            "agent_name": "planner",
+            "success": True,
+            "duration_ms": 40.0,
+            "task": "plan",
+        }
+
+    async def test_checkpoint_created(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_checkpoint_created("s1", "cp-1", "before edit", files_changed=2)
+        assert e.type is MetricType.CHECKPOINT_CREATED
+        assert e.data == {"checkpoint_id": "cp-1", "description": "before edit", "files_changed": 2}
+
+    async def test_hook_triggered(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_hook_triggered("s1", "pre-commit", event="commit", success=False)
+        assert e.type is MetricType.HOOK_TRIGGERED
+        assert e.data == {"hook_name": "pre-commit", "event": "commit", "success": False}
+
+    async def test_command_executed_derives_success_from_the_exit_code(
+        self, metrics: MetricsWriter
+    ) -> None:
+        ok = await metrics.track_command_executed("s1", "make test", exit_code=0)
+        bad = await metrics.track_command_executed("s1", "make test", exit_code=2)
+        assert ok.type is MetricType.COMMAND_EXECUTED
+        assert ok.data["success"] is True
+        assert bad.data["success"] is False
+        assert bad.data["exit_code"] == 2
+
+    async def test_token_usage(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track_token_usage("s1", "large-model", 1000, 200, cost_usd=0.01)
+        assert e.type is MetricType.TOKEN_USAGE
+        assert e.data == {
+            "model": "large-model",
+            "input_tokens": 1000,
+            "output_tokens": 200,
+            "total_tokens": 1200,
+            "cost_usd": 0.01,
+        }
+
+    async def test_every_type_has_a_track_method(self, metrics: MetricsWriter) -> None:
+        calls: dict[MetricType, Any] = {
+            MetricType.SESSION_START: metrics.track_session_start("s"),
+            MetricType.SESSION_END: metrics.track_session_end("s"),
+            MetricType.TOOL_USE: metrics.track_tool_use("s", "t", True),
+            MetricType.AGENT_EXECUTION: metrics.track_agent_execution("s", "a", True),
+            MetricType.CHECKPOINT_CREATED: metrics.track_checkpoint_created("s", "c"),
+            MetricType.HOOK_TRIGGERED: metrics.track_hook_triggered("s", "h"),
+            MetricType.COMMAND_EXECUTED: metrics.track_command_executed("s", "ls"),
+            MetricType.ERROR_OCCURRED: metrics.track_error("s", "E", "m"),
+            MetricType.TOKEN_USAGE: metrics.track_token_usage("s", "m", 1, 1),
+            MetricType.PERFORMANCE: metrics.track_performance("op", 1.0, True),
+        }
+        for expected, call in calls.items():
+            assert (await call).type is expected
+
+    async def test_bad_extra_value_raises_naming_it_and_writes_nothing(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        with pytest.raises(ValidationError) as info:
+            await metrics.track_tool_use("s1", "grep", True, payload={1, 2})
+        assert info.value.errors()[0]["loc"][:2] == ("data", "payload")
+        assert sink.entries == []
+
+
+class TestGenericTrack:
+    async def test_track_any_type_with_data_and_metadata(self, metrics: MetricsWriter) -> None:
+        e = await metrics.track(
+            "performance", {"x": 1}, session_id="s", user_id="u", metadata={"host": "a"}
+        )
+        assert e.type is MetricType.PERFORMANCE
+        assert (e.data, e.metadata, e.session_id, e.user_id) == ({"x": 1}, {"host": "a"}, "s", "u")
+
+    async def test_defaults_from_the_constructor_apply(self, sink: Collector) -> None:
+        metrics = MetricsWriter(sink, user_id="u0", metadata={"service": "api"})
+        e = await metrics.track(MetricType.TOOL_USE, metadata={"extra": True})
+        assert e.user_id == "u0"
+        assert e.metadata == {"service": "api", "extra": True}
+
+
+class TestTiming:
+    async def test_time_tool_records_duration_and_success(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        async with metrics.time_tool("s1", "grep", pattern="x") as timing:
+            await asyncio.sleep(0.02)
+            timing.data["matches"] = 3
+        (e,) = sink.entries
+        assert timing.entry is e
+        assert e.type is MetricType.TOOL_USE
+        assert e.data["success"] is True
+        assert e.data["tool_name"] == "grep"
+        assert e.data["pattern"] == "x"
+        assert e.data["matches"] == 3
+        assert isinstance(e.data["duration_ms"], float)
+        assert e.data["duration_ms"] >= 15
+
+    async def test_time_tool_records_failure_and_reraises(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        with pytest.raises(KeyError):
+            async with metrics.time_tool("s1", "lookup"):
+                raise KeyError("missing")
+        (e,) = sink.entries
+        assert e.data["success"] is False
+        assert e.data["error_type"] == "KeyError"
+
+    async def test_time_operation_records_a_performance_entry(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        async with metrics.time_operation("render", session_id="s2", page="home"):
+            pass
+        with pytest.raises(RuntimeError):
+            async with metrics.time_operation("render"):
+                raise RuntimeError("boom")
+        ok, failed = sink.entries
+        assert ok.type is MetricType.PERFORMANCE
+        assert ok.session_id == "s2"
+        assert ok.data["operation"] == "render"
+        assert ok.data["success"] is True
+        assert ok.data["page"] == "home"
+        assert failed.data["success"] is False
+        assert failed.data["error_type"] == "RuntimeError"
+
+
+async def test_through_a_real_writer_each_method_returns_what_was_written(tmp_path: Path) -> None:
+    async with JSONLWriter(tmp_path) as writer:
+        metrics = MetricsWriter(writer)
+        returned = [
+            await metrics.track_tool_use(
+                session_id="s1", tool_name="grep", success=True, duration_ms=12.5
+            ),
+            await metrics.track_session_start("s1"),
+        ]
+    assert read_all(writer.metrics_dir) == returned
