@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ._models import MetricEntry
 from ._policy import parse_name
 
-__all__ = ["FileScan", "scan_directory", "scan_file"]
+__all__ = ["FileScan", "data_files", "scan_directory", "scan_file"]
 
 logger = logging.getLogger("analytics")
 
@@ -72,9 +72,17 @@ def scan_file(path: Path, result: FileScan | None = None) -> FileScan:
 def scan_directory(metrics_dir: Path, prefix: str = "metrics") -> FileScan:
     """Read every file this library wrote in ``metrics_dir``, oldest first."""
     result = FileScan()
-    names = sorted(
-        (info, p) for p in metrics_dir.iterdir() if (info := parse_name(p.name, prefix)) is not None
-    )
-    for _, path in names:
+    for path in data_files(metrics_dir, prefix):
         scan_file(path, result)
     return result
+
+
+def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:
+    """The files to read in ``metrics_dir``, oldest first.
+
+    A crash between a compression's last two steps can leave a source next to its
+    complete ``.gz``; the ``.gz`` is complete by construction, so only it is read.
+    """
+    found = [(info, p) for p in metrics_dir.iterdir() if (info := parse_name(p.name, prefix))]
+    compressed = {info.stem for info, _ in found if info.compressed}
+    return [path for info, path in sorted(found) if info.compressed or info.name not in compressed]

@@ -21,8 +21,14 @@ def lines_of(path: Path) -> list[bytes]:
 
 
 def our_files(metrics_dir: Path) -> list[Path]:
-    """Data files in the directory (.jsonl and .jsonl.gz), in name order."""
-    return sorted(p for p in metrics_dir.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+    """Data files in the directory (.jsonl and .jsonl.gz), in name order.
+
+    A source left next to its complete .gz (a crash between the last two steps of a
+    compression) is skipped: the .gz holds the same lines.
+    """
+    files = sorted(p for p in metrics_dir.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+    names = {p.name for p in files}
+    return [p for p in files if p.name + ".gz" not in names]
 
 
 def read_all(metrics_dir: Path) -> list[MetricEntry]:
