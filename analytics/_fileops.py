@@ -36,22 +36,33 @@ CHUNK_SIZE = 1024 * 1024
 """Bytes read per step when compressing or repairing: large, but bounded."""
 
 
+NEW_SUFFIX = ".new"
+"""A file being created: locked under this name first, then linked to its real name."""
+
+
 def open_new(path: Path) -> int:
     """Create ``path`` for appending, failing if it exists; return a locked fd.
 
-    ``O_EXCL`` makes "never overwrite an existing file" a kernel guarantee.
+    The file is created and locked under ``<name>.new`` and only then linked to its
+    real name, so no other process can ever see it unlocked (and take it for a file
+    nobody writes). ``O_EXCL`` and ``link`` make "never overwrite an existing file" a
+    kernel guarantee.
 
     Raises:
         FileExistsError: the name is taken.
         OSError: the file cannot be created.
     """
+    staging = path.with_name(path.name + NEW_SUFFIX)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o644)
+    fd = os.open(staging, flags, 0o644)
     try:
         lock_exclusive(fd)
+        os.link(staging, path)
     except BaseException:
         os.close(fd)
+        unlink(staging)
         raise
+    unlink(staging)
     return fd
 
 

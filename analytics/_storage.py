@@ -131,6 +131,17 @@ class Storage:
                 logger.warning("removed %s, left by an interrupted compression", name)
                 if fd is not None:
                     os.close(fd)
+            elif name.endswith(ops.NEW_SUFFIX):
+                # A file whose creation was interrupted before it got its name.
+                if parse_name(name[: -len(ops.NEW_SUFFIX)], prefix) is None:
+                    continue
+                fd = ops.try_lock_path(self.directory / name)
+                if fd is None:
+                    continue  # being created right now by a live writer
+                try:
+                    ops.unlink(self.directory / name)
+                finally:
+                    os.close(fd)
             elif name.endswith(".jsonl") and name + ".gz" in names:
                 if parse_name(name, prefix) is None:
                     continue
