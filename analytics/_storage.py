@@ -107,10 +107,12 @@ class Storage:
             if self.fd is None and ops.file_size(fd) < self.config.max_file_size:
                 self.fd, self.path, self.size = fd, path, ops.file_size(fd)
                 outcome.continued = True
-            elif self.config.compress_old:
-                outcome.to_compress.append(CompressJob(path, fd))
             else:
+                # Let go of the lock: holding one descriptor per leftover file could
+                # exhaust the descriptor limit. Compression locks it again by path.
                 os.close(fd)
+                if self.config.compress_old:
+                    outcome.to_compress.append(CompressJob(path))
         if self.fd is None:
             self._start_new_file()
         return outcome
