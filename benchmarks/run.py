@@ -292,7 +292,7 @@ def run_stdlib(n: int, directory: Path, max_file_size: int) -> dict[str, Any]:
     logger = logging.getLogger("bench.stdlib")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    logger.addHandler(logging.handlers.QueueHandler(q))  # type: ignore[arg-type]
+    logger.addHandler(logging.handlers.QueueHandler(q))
     listener.start()
 
     async def main() -> dict[str, Any]:
@@ -472,12 +472,12 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict
 def fmt(s: dict[str, float], digits: int = 1) -> str:
     if s["min"] == s["max"]:
         return f"{s['median']:,.{digits}f}"
-    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}–{s['max']:,.{digits}f})"
+    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}-{s['max']:,.{digits}f})"
 
 
 def markdown(summary: dict[str, Any], names: list[str], n: int, rounds: int) -> str:
     rows = [
-        f"N = {n:,} events, {rounds} round(s); medians with (min–max).",
+        f"N = {n:,} events, {rounds} round(s); medians with (min-max).",
         "",
         "| contender | events/s | wall s | lost | loop late p50 / p99 / max ms"
         " | close stall ms | peak RSS MiB (growth) |",
@@ -488,20 +488,20 @@ def markdown(summary: dict[str, Any], names: list[str], n: int, rounds: int) -> 
         if s is None:
             rows.append(f"| {name} | crashed or unavailable | | | | | |")
             continue
-        late = "–"
+        late = "-"
         if "late_p99_ms" in s:
             late = (
                 f"{s['late_p50_ms']['median']:.2f} / {s['late_p99_ms']['median']:.2f} / "
                 f"{s['late_max_ms']['median']:.1f}"
             )
-        stall = f"{s['close_stall_ms']['median']:.1f}" if "close_stall_ms" in s else "–"
+        stall = f"{s['close_stall_ms']['median']:.1f}" if "close_stall_ms" in s else "-"
         rows.append(
             f"| {name} | {fmt(s['events_per_s'], 0)} | {fmt(s['wall_s'], 2)} | "
             f"{fmt(s['lost'], 0)} | {late} | {stall} | "
             f"{s['rss_peak_mib']['median']:.0f} ({s['rss_growth_mib']['median']:.1f}) |"
         )
     ratios = summary["ratios"]
-    rows += ["", "| ratio (pair by pair within a round) | median (min–max) |", "|---|---|"]
+    rows += ["", "| ratio (pair by pair within a round) | median (min-max) |", "|---|---|"]
     labels = {
         "analytics_vs_floor": "analytics wall time ÷ floor wall time (target ≤ 1.3)",
         "perline_vs_analytics": "analytics speed-up over the per-line baseline (target ≥ 10)",
