@@ -79,13 +79,31 @@ class MetricsWriter:
         Raises:
             pydantic.ValidationError: a value is not valid (names the field path).
         """
-        merged_metadata = {**self._metadata, **metadata} if metadata else self._metadata
+        return await self._record(
+            type if type.__class__ is MetricType else MetricType(type),
+            dict(data) if data else {},
+            session_id,
+            user_id,
+            metadata,
+        )
+
+    async def _record(
+        self,
+        type: MetricType,
+        data: dict[str, Any],
+        session_id: str | None,
+        user_id: str | None = None,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> MetricEntry:
+        # The one place entries are built: validated once here, serialized once by the
+        # writer. pydantic copies ``data`` and ``metadata`` while validating them, so
+        # no entry shares a dict with the caller or with another entry.
         entry = MetricEntry(
-            type=MetricType(type),
+            type=type,
             session_id=session_id,
             user_id=user_id if user_id is not None else self._user_id,
-            data=dict(data) if data else {},
-            metadata=dict(merged_metadata),
+            data=data,
+            metadata={**self._metadata, **metadata} if metadata else self._metadata,
         )
         await self._writer.write(entry)
         return entry
@@ -100,9 +118,7 @@ class MetricsWriter:
     ) -> MetricEntry:
         """A session began."""
         data = _data({"project_path": project_path, "model": model}, kwargs)
-        return await self.track(
-            MetricType.SESSION_START, data, session_id=session_id, user_id=user_id
-        )
+        return await self._record(MetricType.SESSION_START, data, session_id, user_id)
 
     async def track_session_end(
         self,
@@ -114,9 +130,7 @@ class MetricsWriter:
     ) -> MetricEntry:
         """A session ended."""
         data = _data({"duration_seconds": duration_seconds, "token_count": token_count}, kwargs)
-        return await self.track(
-            MetricType.SESSION_END, data, session_id=session_id, user_id=user_id
-        )
+        return await self._record(MetricType.SESSION_END, data, session_id, user_id)
 
     async def track_tool_use(
         self,
@@ -127,10 +141,13 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A tool was called."""
-        data = _data(
-            {"tool_name": tool_name, "success": success, "duration_ms": duration_ms}, kwargs
-        )
-        return await self.track(MetricType.TOOL_USE, data, session_id=session_id)
+        # The hottest call in most services: build ``data`` without the generic merge.
+        data: dict[str, Any] = {"tool_name": tool_name, "success": success}
+        if duration_ms is not None:
+            data["duration_ms"] = duration_ms
+        if kwargs:
+            data.update(kwargs)
+        return await self._record(MetricType.TOOL_USE, data, session_id)
 
     async def track_agent_execution(
         self,
@@ -151,7 +168,7 @@ class MetricsWriter:
             },
             kwargs,
         )
-        return await self.track(MetricType.AGENT_EXECUTION, data, session_id=session_id)
+        return await self._record(MetricType.AGENT_EXECUTION, data, session_id)
 
     async def track_checkpoint_created(
         self,
@@ -170,7 +187,7 @@ class MetricsWriter:
             },
             kwargs,
         )
-        return await self.track(MetricType.CHECKPOINT_CREATED, data, session_id=session_id)
+        return await self._record(MetricType.CHECKPOINT_CREATED, data, session_id)
 
     async def track_hook_triggered(
         self,
@@ -191,7 +208,7 @@ class MetricsWriter:
             },
             kwargs,
         )
-        return await self.track(MetricType.HOOK_TRIGGERED, data, session_id=session_id)
+        return await self._record(MetricType.HOOK_TRIGGERED, data, session_id)
 
     async def track_command_executed(
         self,
@@ -215,7 +232,7 @@ class MetricsWriter:
             },
             kwargs,
         )
-        return await self.track(MetricType.COMMAND_EXECUTED, data, session_id=session_id)
+        return await self._record(MetricType.COMMAND_EXECUTED, data, session_id)
 
     async def track_error(
         self,
@@ -230,7 +247,7 @@ class MetricsWriter:
             {"error_type": error_type, "error_message": error_message, "stack_trace": stack_trace},
             kwargs,
         )
-        return await self.track(MetricType.ERROR_OCCURRED, data, session_id=session_id)
+        return await self._record(MetricType.ERROR_OCCURRED, data, session_id)
 
     async def track_token_usage(
         self,
@@ -256,7 +273,7 @@ class MetricsWriter:
             },
             kwargs,
         )
-        return await self.track(MetricType.TOKEN_USAGE, data, session_id=session_id)
+        return await self._record(MetricType.TOKEN_USAGE, data, session_id)
 
     async def track_performance(
         self,
@@ -270,7 +287,7 @@ class MetricsWriter:
         data = _data(
             {"operation": operation, "duration_ms": duration_ms, "success": success}, kwargs
         )
-        return await self.track(MetricType.PERFORMANCE, data, session_id=session_id)
+        return await self._record(MetricType.PERFORMANCE, data, session_id)
 
     @asynccontextmanager
     async def time_tool(

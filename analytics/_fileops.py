@@ -175,6 +175,13 @@ def same_file(path: Path, fd: int) -> bool:
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
+def is_unlinked(fd: int) -> bool:
+    """Whether the file open on ``fd`` has lost its last name (it was deleted, or its
+    directory was). One ``fstat``: cheap, and it takes no lock on the directory, so
+    it never waits behind a directory sync in another thread."""
+    return os.fstat(fd).st_nlink == 0
+
+
 def repair_torn_tail(fd: int, path: Path) -> int:
     """Cut a torn last line (one without its newline) off the file open on ``fd``.
 

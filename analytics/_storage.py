@@ -121,13 +121,14 @@ class Storage:
         """Remove interrupted compressions, and sources whose ``.gz`` is complete."""
         names = set(os.listdir(self.directory))
         prefix = self.config.filename_prefix
-        for name in sorted(names):
+        # Temporary files first, while their sources are still there to be locked.
+        for name in sorted(names, key=lambda n: not n.endswith(_TMP_SUFFIX)):
             if name.endswith(_TMP_SUFFIX):
-                source = name[: -len(_TMP_SUFFIX)]
-                if parse_name(source, prefix) is None:
+                source = self.directory / name[: -len(_TMP_SUFFIX)]
+                if parse_name(source.name, prefix) is None:
                     continue
-                fd = ops.try_lock_path(self.directory / source) if source in names else None
-                if source in names and fd is None:
+                fd = ops.try_lock_path(source)
+                if fd is None and source.exists():
                     continue  # a live compression in another process
                 ops.unlink(self.directory / name)
                 logger.warning("removed %s, left by an interrupted compression", name)
@@ -171,8 +172,8 @@ class Storage:
             break
         else:  # pragma: no cover - needs 100 name collisions in a row
             raise FileExistsError(f"could not find a free file name in {self.directory}")
-        if self._sync:
-            ops.fsync_dir(self.directory)
+        if self.config.fsync == "always":
+            ops.fsync_dir(self.directory)  # every flush durable: the name must be too
         self.fd, self.path, self.size = fd, path, 0
 
     # -- write ---------------------------------------------------------------------
@@ -189,9 +190,13 @@ class Storage:
         try:
             self._ensure_active_file()
             done = 0
+            total = sum(map(len, lines))
             while done < len(lines):
                 assert self.fd is not None
-                fit = split_for_rotation(self.size, lines, done, self.config.max_file_size)
+                if done == 0 and self.size + total <= self.config.max_file_size:
+                    fit = len(lines)  # the common case, without a per-line loop
+                else:
+                    fit = split_for_rotation(self.size, lines, done, self.config.max_file_size)
                 if fit == 0:
                     self._rotate(outcome)
                     continue
@@ -241,7 +246,7 @@ class Storage:
         """Start a new file if there is none, or if ours was removed under us (for
         example, ``metrics_dir`` was deleted while running)."""
         if self.fd is not None and self.path is not None:
-            if ops.same_file(self.path, self.fd):
+            if not ops.is_unlinked(self.fd):
                 return
             logger.warning("%s was removed while in use; starting a new file", self.path)
             self._drop_active_file()
@@ -259,6 +264,10 @@ class Storage:
         old = CompressJob(self.path, self.fd)
         if self._sync:
             ops.fsync(self.fd)
+            if not self.config.compress_old:
+                # The rotated file stays as it is: make its name durable now. With
+                # compression, the directory is synced once its .gz is in place.
+                ops.fsync_dir(self.directory)
         self.fd = None  # from here on, `old` owns the descriptor
         try:
             self._start_new_file()

@@ -156,7 +156,10 @@ class JSONLWriter:
         self._on_error = on_error
         self._storage = Storage(self._metrics_dir, config)
         self._state = _State.UNOPENED
+        self._accepting = False  # state is OPEN: the one check on the hot path
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._buffer_size = config.buffer_size
+        self._max_pending = config.max_pending
 
         self._buffer: list[bytes] = []  # accepted, waiting for the next flush
         self._inflight: list[bytes] = []  # handed to the worker thread right now
@@ -251,6 +254,7 @@ class JSONLWriter:
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
         self._state = _State.OPEN
+        self._accepting = True
         self._flusher = self._loop.create_task(self._run_flusher(), name="analytics-flusher")
         for job in opened.to_compress:
             self._start_compression(job)
@@ -285,6 +289,7 @@ class JSONLWriter:
             return
         loop = self._check_loop()
         self._state = _State.CLOSING
+        self._accepting = False
         if self._close_task is None or self._close_task.done():
             self._close_task = loop.create_task(self._close_sequence(), name="analytics-close")
             self._close_task.add_done_callback(_retrieve_exception)
@@ -320,16 +325,25 @@ class JSONLWriter:
             WriterStateError: not initialized, or called from another event loop.
             BufferFullError: ``max_pending`` entries wait and ``on_full="raise"``.
         """
-        if self._state is not _State.OPEN or asyncio.get_running_loop() is not self._loop:
+        # The hot path: a few attribute reads, one serialization, one append.
+        if not self._accepting or asyncio.get_running_loop() is not self._loop:
             self._check_open()
         if not isinstance(entry, MetricEntry):
             raise TypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
         line = entry.to_json_line()
-        if self.pending >= self._config.max_pending and not await self._make_room(1):
-            return
-        self._accept([line])
-        if len(self._buffer) >= self._config.buffer_size:
-            await self._flush(explicit=False)
+        buffer = self._buffer
+        if len(buffer) + len(self._inflight) >= self._max_pending:
+            if not await self._make_room(1):
+                return
+            buffer = self._buffer
+        if self._oldest_at is None:
+            self._oldest_at = time.monotonic()
+            self._poke()  # the flusher starts the flush_interval clock
+        buffer.append(line)
+        if len(buffer) >= self._buffer_size:
+            self._poke()
+            if len(buffer) == self._buffer_size and not self._inflight:
+                await self._flush(explicit=False)
 
     async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
         """Serialize every entry, then buffer them all, in order.
@@ -354,22 +368,35 @@ class JSONLWriter:
                 " are waiting to be written"
             )
         start = 0
+        filled = False
         while start < len(lines):
             room = limit - self.pending
             if room <= 0:
                 if not await self._make_room(len(lines) - start):
                     return
                 continue
+            before = len(self._buffer)
             self._accept(lines[start : start + room])
+            filled = filled or before < self._config.buffer_size <= len(self._buffer)
             start += room
-        if len(self._buffer) >= self._config.buffer_size:
+        if filled and not self._inflight:
             await self._flush(explicit=False)
 
     def _accept(self, lines: list[bytes]) -> None:
+        """Buffer serialized lines; wake the flusher when a flush is due by size.
+
+        The write that fills the buffer to ``buffer_size`` waits for that flush, so
+        on a quiet writer its entries are on disk when it returns. While a flush is
+        already running, later writes do not wait: their entries form the next batch,
+        written as soon as the running flush ends (and ``max_pending`` bounds how far
+        producers may run ahead).
+        """
         if self._oldest_at is None:
             self._oldest_at = time.monotonic()
             self._poke()  # the flusher starts the flush_interval clock
         self._buffer.extend(lines)
+        if len(self._buffer) >= self._config.buffer_size:
+            self._poke()
 
     async def _make_room(self, wanted: int) -> bool:
         """Apply ``on_full``. Returns whether the entries may be accepted now."""

@@ -90,8 +90,12 @@ def _check_after_crash(metrics_dir: Path) -> Counter[str]:
     for name in sorted(names):
         path = metrics_dir / name
         if name.endswith(".gz.tmp"):
-            assert name[: -len(".gz.tmp")] in names, f"{name} without its source"
+            source = name[: -len(".gz.tmp")]
+            related = sorted(n for n in names if n.startswith(source))
+            assert source in names, f"{name} without its source: {related}"
             continue
+        if name.endswith(".jsonl.new"):
+            continue  # a file killed between creation and naming: it holds no entry
         if name.endswith(".jsonl.gz"):
             lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)  # complete
         elif name.endswith(".jsonl"):
@@ -183,6 +187,21 @@ class TestRepairOnStart:
             pass
         assert not (metrics_dir / old).exists()
         assert gzip.decompress((metrics_dir / (old + ".gz")).read_bytes()) == data
+
+    async def test_a_crash_between_naming_the_gz_and_cleaning_up_is_repaired(
+        self, tmp_path: Path
+    ) -> None:
+        metrics_dir = tmp_path / "metrics"
+        metrics_dir.mkdir()
+        old = format_name("metrics", time.time_ns() - 5 * 10**9, 999_999, "deadbeef")
+        data = entry(0).to_json_line()
+        (metrics_dir / old).write_bytes(data)
+        (metrics_dir / (old + ".gz")).write_bytes(gzip.compress(data))
+        os.link(metrics_dir / (old + ".gz"), metrics_dir / (old + ".gz.tmp"))
+        async with JSONLWriter(tmp_path) as writer:
+            pass
+        names = {p.name for p in metrics_dir.iterdir()}
+        assert names == {old + ".gz", writer.current_file.name if writer.current_file else ""}
 
     async def test_a_dead_writers_files_are_repaired_and_compressed(self, tmp_path: Path) -> None:
         metrics_dir = tmp_path / "metrics"
