@@ -4,6 +4,7 @@ Record typed events as pydantic ``MetricEntry`` models through ``MetricsWriter``
 a buffered, rotating, compressing ``JSONLWriter``.
 """
 
+from ._asgi import RequestTimingMiddleware
 from ._config import WriterConfig
 from ._exceptions import (
     AnalyticsError,
@@ -14,9 +15,10 @@ from ._exceptions import (
     WriterClosedError,
     WriterStateError,
 )
-from ._facade import EntryWriter, MetricsWriter, Timing
+from ._facade import MetricsWriter, Timing
 from ._models import MetricEntry, MetricType
-from ._writer import JSONLWriter, WriterStats
+from ._sinks import LoggingSink, Sink
+from ._writer import HealthStatus, JSONLWriter, WriterStats
 
 __version__ = "0.1.0"
 
@@ -24,12 +26,15 @@ __all__ = [
     "AnalyticsError",
     "BufferFullError",
     "ConfigError",
-    "EntryWriter",
+    "HealthStatus",
     "JSONLWriter",
+    "LoggingSink",
     "MetricEntry",
     "MetricType",
     "MetricsWriter",
+    "RequestTimingMiddleware",
     "SerializationError",
+    "Sink",
     "Timing",
     "WriteError",
     "WriterClosedError",

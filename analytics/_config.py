@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
+import sys
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from ._exceptions import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = ["WriterConfig", "parse_duration", "parse_size"]
 
@@ -106,10 +118,15 @@ class WriterConfig(BaseModel):
     """Every option of :class:`~analytics.JSONLWriter`, validated once.
 
     Equal by value, immutable, keyword-only. ``JSONLWriter(base_path, **options)``
-    builds one of these; ``JSONLWriter.from_config(base_path, config)`` takes one.
+    builds one of these; ``JSONLWriter.from_config(config)`` takes one. Load one from
+    the environment with :meth:`from_env` or from a TOML or JSON file with
+    :meth:`from_file`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_path: Path | None = None
+    """Where files go (``<base_path>/metrics/``); ``JSONLWriter(base_path)`` sets it."""
 
     max_file_size: ByteSize = 100 * 1024 * 1024
     """Rotate before the active file would grow past this many bytes."""
@@ -140,3 +157,95 @@ class WriterConfig(BaseModel):
 
     filename_prefix: str = Field(default="metrics", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """File names start with this, then ``_<UTC time>_p<pid>_<tag>.jsonl``."""
+
+    rotate_interval: Seconds | None = None
+    """Also rotate at every multiple of this interval since 1970-01-01 UTC (``"1h"``
+    rotates at the top of each UTC hour), driven by a timer even when nothing is
+    written. ``None``: rotate by size only."""
+
+    max_age: Seconds | None = None
+    """Delete our files created (by the time in their names) longer ago than this.
+    Checked after each rotation and on a timer. ``None``: no age limit."""
+
+    @classmethod
+    def from_env(
+        cls, prefix: str = "ANALYTICS_", environ: Mapping[str, str] | None = None
+    ) -> WriterConfig:
+        """Read options from environment variables: ``<prefix><OPTION>`` in upper case
+        (``ANALYTICS_MAX_FILE_SIZE=100MiB``). Unset variables keep their defaults.
+
+        Raises:
+            ConfigError: a variable has an invalid value; the message names the
+                variable and the accepted forms.
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for field in cls.model_fields:
+            variable = f"{prefix}{field.upper()}"
+            if variable in env:
+                raw[field] = env[variable]
+                names[field] = variable
+        return cls._validated(raw, lambda field: names.get(field, field))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> WriterConfig:
+        """Load options from a ``.toml`` or ``.json`` file.
+
+        The options may be at the top level or in an ``[analytics]`` table (TOML) or
+        ``"analytics"`` object (JSON). Keys are the option names.
+
+        Raises:
+            ConfigError: the file cannot be read or parsed, has an unknown key, or a
+                value is invalid; the message names the file and the option.
+        """
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+            if file.suffix == ".toml":
+                data: Any = tomllib.loads(text)
+            elif file.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise ConfigError(f"{file}: use a .toml or .json file")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load {file}: {exc}") from exc
+        if isinstance(data, dict) and isinstance(data.get("analytics"), dict):
+            data = data["analytics"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: expected a table of options")
+        return cls._validated(data, lambda field: f"{file}: {field}")
+
+    @classmethod
+    def _validated(cls, values: Mapping[str, Any], where: Any) -> WriterConfig:
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                shown = values.get(field, "") if isinstance(values, Mapping) else ""
+                forms = _FORMS.get(field, "")
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(
+                    f"{where(field)}={shown!r}: {message}"
+                    + (f" (expected {forms})" if forms else "")
+                )
+            raise ConfigError("; ".join(problems)) from exc
+
+
+_FORMS = {
+    "base_path": "a directory path",
+    "max_file_size": _SIZE_FORMS,
+    "max_files": "a whole number of at least 1",
+    "compress_old": "true or false",
+    "compress_level": "a whole number from 1 to 9",
+    "buffer_size": "a whole number of at least 1",
+    "flush_interval": _DURATION_FORMS,
+    "fsync": "one of never, rotate, always",
+    "max_pending": "a whole number of at least 1",
+    "on_full": "one of wait, drop_newest, raise",
+    "filename_prefix": "letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "rotate_interval": _DURATION_FORMS,
+    "max_age": _DURATION_FORMS,
+}

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import time
+import logging
+import time as _time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import JsonValue
 
 from ._models import MetricEntry, MetricType
+from ._sinks import Sink
 
-__all__ = ["EntryWriter", "MetricsWriter", "Timing"]
+__all__ = ["MetricsWriter", "Timing"]
 
+logger = logging.getLogger("analytics")
 
-class EntryWriter(Protocol):
-    """Anything ``MetricsWriter`` can send entries to (``JSONLWriter`` is one)."""
-
-    async def write(self, entry: MetricEntry) -> None: ...
+_SINK_LOG_EVERY = 30.0
+"""While a sink keeps failing, log it at most once per this many seconds."""
 
 
 class Timing:
@@ -37,33 +38,92 @@ def _data(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
 
 
 class MetricsWriter:
-    """Records typed analytics events through a writer.
+    """Records typed analytics events and sends each to one or more sinks.
 
     Every ``track_*`` coroutine builds one :class:`MetricEntry` (validated once),
-    writes it, and returns it. Extra keyword arguments go into ``data``; they must be
-    JSON values, or pydantic's ``ValidationError`` names the bad one.
+    sends it to every sink, and returns it. Extra keyword arguments go into ``data``;
+    they must be JSON values, or pydantic's ``ValidationError`` names the bad one.
+
+    With one sink, its errors reach the caller unchanged. With several, a failing
+    sink does not stop the others: its error is logged (at most every 30 s per sink)
+    and counted in :attr:`sink_errors`.
 
     Args:
-        writer: where entries go, usually an open :class:`JSONLWriter`.
+        sinks: where entries go, usually an open :class:`JSONLWriter`, perhaps with a
+            :class:`LoggingSink` beside it.
         user_id: a default ``user_id`` for every entry that does not give one.
         metadata: default ``metadata`` merged into every entry.
     """
 
     def __init__(
         self,
-        writer: EntryWriter,
-        *,
+        *sinks: Sink,
         user_id: str | None = None,
         metadata: Mapping[str, JsonValue] | None = None,
     ) -> None:
-        self._writer = writer
+        if not sinks:
+            raise TypeError("MetricsWriter needs at least one sink, such as a JSONLWriter")
+        self._sinks = sinks
         self._user_id = user_id
         self._metadata = dict(metadata or {})
+        self._sink_errors: dict[int, int] = {}
+        self._last_logged: dict[int, float] = {}
 
     @property
-    def writer(self) -> EntryWriter:
-        """The writer entries are sent to."""
-        return self._writer
+    def writer(self) -> Sink:
+        """The first sink (the only one, usually)."""
+        return self._sinks[0]
+
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        """Every sink, in the order entries are sent to them."""
+        return self._sinks
+
+    @property
+    def sink_errors(self) -> int:
+        """How many times a sink failed (with several sinks; one sink raises instead)."""
+        return sum(self._sink_errors.values())
+
+    async def _send(self, entry: MetricEntry) -> None:
+        if len(self._sinks) == 1:
+            await self._sinks[0].write(entry)
+            return
+        for index, sink in enumerate(self._sinks):
+            try:
+                await sink.write(entry)
+            except Exception as exc:
+                self._sink_failed(index, sink, "write", exc)
+
+    def _sink_failed(self, index: int, sink: Sink, action: str, exc: Exception) -> None:
+        self._sink_errors[index] = self._sink_errors.get(index, 0) + 1
+        now = _time.monotonic()
+        if now - self._last_logged.get(index, -_SINK_LOG_EVERY) >= _SINK_LOG_EVERY:
+            self._last_logged[index] = now
+            logger.error(
+                "sink %r failed to %s (%d failure(s) so far); the other sinks go on: %s",
+                sink,
+                action,
+                self._sink_errors[index],
+                exc,
+            )
+
+    async def flush(self) -> None:
+        """Flush every sink."""
+        await self._each("flush")
+
+    async def close(self) -> None:
+        """Close every sink."""
+        await self._each("close")
+
+    async def _each(self, action: str) -> None:
+        if len(self._sinks) == 1:
+            await getattr(self._sinks[0], action)()
+            return
+        for index, sink in enumerate(self._sinks):
+            try:
+                await getattr(sink, action)()
+            except Exception as exc:
+                self._sink_failed(index, sink, action, exc)
 
     async def track(
         self,
@@ -105,7 +165,7 @@ class MetricsWriter:
             data=data,
             metadata={**self._metadata, **metadata} if metadata else self._metadata,
         )
-        await self._writer.write(entry)
+        await self._send(entry)
         return entry
 
     async def track_session_start(
@@ -299,7 +359,7 @@ class MetricsWriter:
         (the exception's class name), and the exception is re-raised.
         """
         timing = Timing()
-        started = time.perf_counter()
+        started = _time.perf_counter()
         try:
             yield timing
         except BaseException as exc:
@@ -326,7 +386,7 @@ class MetricsWriter:
         (the exception's class name), and the exception is re-raised.
         """
         timing = Timing()
-        started = time.perf_counter()
+        started = _time.perf_counter()
         try:
             yield timing
         except BaseException as exc:
@@ -345,4 +405,4 @@ class MetricsWriter:
 
 
 def _elapsed_ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
+    return (_time.perf_counter() - started) * 1000.0

@@ -14,8 +14,10 @@ from functools import lru_cache
 __all__ = [
     "FileName",
     "NameAllocator",
+    "expired_groups",
     "parse_name",
     "retention_candidates",
+    "rotation_bucket",
     "split_for_rotation",
 ]
 
@@ -151,3 +153,19 @@ def retention_candidates(
     if protected is not None:
         groups = [g for g in groups if g[0].stem != protected.stem]
     return max(excess, 0), groups
+
+
+def expired_groups(
+    groups: Iterable[list[FileName]], now_ns: int, max_age_ns: int
+) -> list[list[FileName]]:
+    """The groups whose creation time, read from the name, is older than ``max_age``."""
+    cutoff = now_ns - max_age_ns
+    return [group for group in groups if group[0].created_ns < cutoff]
+
+
+def rotation_bucket(moment_ns: int, interval_ns: int) -> int:
+    """Which interval, counted from 1970-01-01 UTC, ``moment_ns`` falls in.
+
+    A file must be rotated once the current bucket is later than its creation's.
+    """
+    return moment_ns // interval_ns

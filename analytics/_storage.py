@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _fileops as ops
 from ._config import WriterConfig
-from ._policy import FileName, NameAllocator, parse_name, retention_candidates, split_for_rotation
+from ._policy import (
+    FileName,
+    NameAllocator,
+    expired_groups,
+    parse_name,
+    retention_candidates,
+    rotation_bucket,
+    split_for_rotation,
+)
 
 __all__ = ["CompressJob", "Storage", "WriteOutcome"]
 
@@ -74,6 +83,13 @@ class Storage:
         self.path: Path | None = None
         self.fd: int | None = None
         self.size = 0
+        self.created_ns = 0  # creation time of the active file, from its name
+        self.interval_ns = (
+            int(config.rotate_interval * 1e9) if config.rotate_interval is not None else None
+        )
+        self.files = 0  # our files in the directory, at the last scan
+        self.files_bytes = 0  # their total size, at the last scan (the active file's
+        # growth since is added by the caller)
 
     @property
     def _sync(self) -> bool:
@@ -104,8 +120,13 @@ class Storage:
             if fd is None:
                 continue  # another live writer or compression holds it
             outcome.bytes_cut += ops.repair_torn_tail(fd, path)
-            if self.fd is None and ops.file_size(fd) < self.config.max_file_size:
+            if (
+                self.fd is None
+                and ops.file_size(fd) < self.config.max_file_size
+                and not self._time_rotation_due(info.created_ns)
+            ):
                 self.fd, self.path, self.size = fd, path, ops.file_size(fd)
+                self.created_ns = info.created_ns
                 outcome.continued = True
             else:
                 # Let go of the lock: holding one descriptor per leftover file could
@@ -115,7 +136,22 @@ class Storage:
                     outcome.to_compress.append(CompressJob(path))
         if self.fd is None:
             self._start_new_file()
+        self._scan()
         return outcome
+
+    def _time_rotation_due(self, created_ns: int, now_ns: int | None = None) -> bool:
+        if self.interval_ns is None:
+            return False
+        now = time.time_ns() if now_ns is None else now_ns
+        return rotation_bucket(now, self.interval_ns) > rotation_bucket(
+            created_ns, self.interval_ns
+        )
+
+    def next_rotation_ns(self) -> int | None:
+        """When the active file is due for time rotation (epoch ns), if ever."""
+        if self.interval_ns is None or self.fd is None:
+            return None
+        return (rotation_bucket(self.created_ns, self.interval_ns) + 1) * self.interval_ns
 
     def _remove_leftovers(self) -> None:
         """Remove interrupted compressions, and sources whose ``.gz`` is complete."""
@@ -164,7 +200,8 @@ class Storage:
 
     def _start_new_file(self) -> None:
         for _ in range(_MAX_NAME_ATTEMPTS):
-            path = self.directory / self.names.next().name
+            info = self.names.next()
+            path = self.directory / info.name
             try:
                 fd = ops.open_new(path)
             except FileExistsError:
@@ -175,6 +212,7 @@ class Storage:
         if self.config.fsync == "always":
             ops.fsync_dir(self.directory)  # every flush durable: the name must be too
         self.fd, self.path, self.size = fd, path, 0
+        self.created_ns = info.created_ns
 
     # -- write ---------------------------------------------------------------------
 
@@ -189,6 +227,8 @@ class Storage:
         outcome = WriteOutcome()
         try:
             self._ensure_active_file()
+            if self._time_rotation_due(self.created_ns):
+                self._rotate(outcome)
             done = 0
             total = sum(map(len, lines))
             while done < len(lines):
@@ -275,11 +315,28 @@ class Storage:
             self.fd, self.path = old.fd, old.path  # keep writing where we were
             raise
         outcome.rotations += 1
-        if self.config.compress_old:
+        assert old.fd is not None
+        if ops.file_size(old.fd) == 0:
+            # Time rotation of a quiet file: nothing to keep, so nothing to compress.
+            ops.unlink(old.path)
+            os.close(old.fd)
+        elif self.config.compress_old:
             outcome.rotated.append(old)
         else:
-            assert old.fd is not None
             os.close(old.fd)
+
+    def rotate_if_due(self) -> WriteOutcome:
+        """Rotate the active file if its time interval has passed (timer-driven, so a
+        quiet service still rotates on time). Retention runs after a rotation."""
+        outcome = WriteOutcome()
+        try:
+            if self.fd is not None and self._time_rotation_due(self.created_ns):
+                self._rotate(outcome)
+        except OSError as exc:
+            outcome.error = exc
+        if outcome.rotations:
+            outcome.deleted = self._retention_quietly()
+        return outcome
 
     # -- compression and retention --------------------------------------------------
 
@@ -330,24 +387,50 @@ class Storage:
         protected = parse_name(self.path.name, self.config.filename_prefix) if self.path else None
         excess, groups = retention_candidates(files, self.config.max_files, protected)
         deleted = 0
+        if self.config.max_age is not None:
+            max_age_ns = int(self.config.max_age * 1e9)
+            for group in expired_groups(groups, time.time_ns(), max_age_ns):
+                removed = self._delete_group(group)
+                deleted += removed
+                if removed:
+                    excess -= 1
+                    groups.remove(group)
         for group in groups:
             if excess <= 0:
                 break
-            locks = [ops.try_lock_path(self.directory / f.name) for f in group]
-            try:
-                if any(fd is None for fd in locks):
-                    continue  # in use (or already gone): it stays, and still counts
-                for f in group:
-                    ops.unlink(self.directory / f.name)
-                    deleted += 1
+            removed = self._delete_group(group)
+            if removed:
+                deleted += removed
                 excess -= 1
-            finally:
-                for fd in locks:
-                    if fd is not None:
-                        os.close(fd)
         if deleted:
             logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
+        self._scan()
         return deleted
+
+    def _delete_group(self, group: list[FileName]) -> int:
+        """Delete a file (and its leftover twin) unless somebody holds it."""
+        locks = [ops.try_lock_path(self.directory / f.name) for f in group]
+        try:
+            if any(fd is None for fd in locks):
+                return 0  # in use (or already gone): it stays, and still counts
+            for f in group:
+                ops.unlink(self.directory / f.name)
+            return len(group)
+        finally:
+            for fd in locks:
+                if fd is not None:
+                    os.close(fd)
+
+    def _scan(self) -> None:
+        """Count our files and their bytes, for ``stats()``."""
+        count = total = 0
+        for info in self._our_files():
+            try:
+                total += (self.directory / info.name).stat().st_size
+            except FileNotFoundError:
+                continue
+            count += 1
+        self.files, self.files_bytes = count, total - self.size
 
     def _retention_quietly(self) -> int:
         try:

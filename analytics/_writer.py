@@ -7,10 +7,12 @@ import enum
 import inspect
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -29,7 +31,7 @@ from ._exceptions import (
 from ._models import MetricEntry
 from ._storage import CompressJob, Storage, WriteOutcome
 
-__all__ = ["JSONLWriter", "WriterStats"]
+__all__ = ["HealthStatus", "JSONLWriter", "WriterStats"]
 
 logger = logging.getLogger("analytics")
 
@@ -71,6 +73,27 @@ class WriterStats:
     last_error: str | None
     current_file: Path | None
     current_file_size: int
+    files: int
+    """Our files in the directory (all processes), as of the last rotation or scan."""
+    total_bytes: int
+    """Their total size, the active file's current size included."""
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """The answer of :meth:`JSONLWriter.health`."""
+
+    healthy: bool
+    reasons: tuple[str, ...]
+    """Why it is unhealthy; empty when healthy."""
+    writable: bool
+    """A file could be created in ``metrics_dir`` just now."""
+    free_bytes: int | None
+    """Free space for unprivileged users on the filesystem of ``metrics_dir``."""
+    errors_since_success: int
+    """Failed write attempts since the last one that succeeded."""
+    oldest_pending_age: float | None
+    """Seconds the oldest unwritten entry has waited; ``None`` if nothing waits."""
 
 
 class JSONLWriter:
@@ -91,6 +114,9 @@ class JSONLWriter:
         on_full: ``"wait"`` (default), ``"drop_newest"`` or ``"raise"`` when
             ``max_pending`` entries are waiting.
         filename_prefix: the first part of every file name (default ``"metrics"``).
+        rotate_interval: also rotate at every multiple of this interval in UTC
+            (``"1h"``, ``"1d"``, seconds or a ``timedelta``), even when idle.
+        max_age: delete our files created longer ago than this.
         on_error: called with the exception when a background write fails.
 
     Raises:
@@ -105,16 +131,19 @@ class JSONLWriter:
         max_files: int = 10,
         compress_old: bool = True,
         buffer_size: int = 100,
-        flush_interval: float | str = 1.0,
+        flush_interval: float | str | timedelta = 1.0,
         compress_level: int = 6,
         fsync: Literal["never", "rotate", "always"] = "rotate",
         max_pending: int = 10_000,
         on_full: Literal["wait", "drop_newest", "raise"] = "wait",
         filename_prefix: str = "metrics",
+        rotate_interval: float | str | timedelta | None = None,
+        max_age: float | str | timedelta | None = None,
         on_error: ErrorCallback | None = None,
     ) -> None:
         try:
             config = WriterConfig(
+                base_path=Path(base_path),
                 max_file_size=max_file_size,
                 max_files=max_files,
                 compress_old=compress_old,
@@ -125,6 +154,8 @@ class JSONLWriter:
                 max_pending=max_pending,
                 on_full=on_full,
                 filename_prefix=filename_prefix,
+                rotate_interval=rotate_interval,
+                max_age=max_age,
             )
         except ValueError as exc:  # pydantic's ValidationError, with every bad option
             raise ConfigError(f"invalid JSONLWriter options: {exc}") from exc
@@ -133,14 +164,29 @@ class JSONLWriter:
     @classmethod
     def from_config(
         cls,
-        base_path: str | os.PathLike[str],
         config: WriterConfig,
+        base_path: str | os.PathLike[str] | None = None,
         *,
         on_error: ErrorCallback | None = None,
     ) -> JSONLWriter:
-        """Build a writer from an already validated :class:`WriterConfig`."""
+        """Build a writer from an already validated :class:`WriterConfig`.
+
+        Args:
+            config: the options.
+            base_path: where files go; defaults to ``config.base_path``.
+            on_error: as for the constructor.
+
+        Raises:
+            ConfigError: neither ``base_path`` nor ``config.base_path`` is given.
+        """
+        path = base_path if base_path is not None else config.base_path
+        if path is None:
+            raise ConfigError(
+                "no base_path: pass one to from_config() or set it in the WriterConfig"
+                " (ANALYTICS_BASE_PATH in the environment)"
+            )
         writer = cls.__new__(cls)
-        writer._setup(base_path, config, on_error)
+        writer._setup(path, config.model_copy(update={"base_path": Path(path)}), on_error)
         return writer
 
     def _setup(
@@ -164,6 +210,7 @@ class JSONLWriter:
         self._buffer: list[bytes] = []  # accepted, waiting for the next flush
         self._inflight: list[bytes] = []  # handed to the worker thread right now
         self._oldest_at: float | None = None  # loop time the oldest buffered entry came
+        self._inflight_since: float | None = None  # the same, for the batch in flight
         self._waiters: list[tuple[asyncio.Future[None], bool]] = []  # (future, explicit)
         self._wake: asyncio.Event | None = None
         self._space: asyncio.Event | None = None
@@ -174,6 +221,10 @@ class JSONLWriter:
         self._compress_limiter: anyio.CapacityLimiter | None = None
         self._compressions: set[asyncio.Task[None]] = set()
         self._compress_retry: dict[Path, float] = {}
+
+        # Age retention also runs on a timer: a quarter of max_age, at most a minute.
+        self._retention_period = min(config.max_age / 4, 60.0) if config.max_age else 0.0
+        self._retention_at: float | None = None
 
         self._failures = 0  # consecutive failed flush attempts
         self._retry_at: float | None = None
@@ -231,7 +282,57 @@ class JSONLWriter:
             last_error=self._last_error,
             current_file=self._storage.path,
             current_file_size=self._storage.size,
+            files=self._storage.files,
+            total_bytes=self._storage.files_bytes + self._storage.size,
         )
+
+    async def health(
+        self, *, min_free_bytes: int | None = None, max_pending_age: float | None = None
+    ) -> HealthStatus:
+        """Check that the writer can do its job; one thread hop.
+
+        Args:
+            min_free_bytes: unhealthy below this much free space; default twice
+                ``max_file_size``, room for the active file and one compression.
+            max_pending_age: unhealthy if an entry has waited longer than this many
+                seconds; default ``2 * flush_interval + 5``.
+        """
+        min_free = 2 * self._config.max_file_size if min_free_bytes is None else min_free_bytes
+        max_age = (
+            2 * self._config.flush_interval + 5.0 if max_pending_age is None else max_pending_age
+        )
+        writable, free = await anyio.to_thread.run_sync(
+            _probe_directory, self._metrics_dir, limiter=self._compress_limiter
+        )
+        age = self._oldest_pending_age()
+        reasons: list[str] = []
+        if self._state is not _State.OPEN:
+            reasons.append(f"the writer is {self._state.value}")
+        if not writable:
+            reasons.append(f"cannot create files in {self._metrics_dir}")
+        if free is not None and free < min_free:
+            reasons.append(f"{free:,} bytes free, below {min_free:,}")
+        if self._failures:
+            reasons.append(
+                f"{self._failures} failed write(s) since the last success"
+                f" (last: {self._last_error})"
+            )
+        if age is not None and age > max_age:
+            reasons.append(f"the oldest pending entry has waited {age:.1f}s (limit {max_age:g}s)")
+        return HealthStatus(
+            healthy=not reasons,
+            reasons=tuple(reasons),
+            writable=writable,
+            free_bytes=free,
+            errors_since_success=self._failures,
+            oldest_pending_age=age,
+        )
+
+    def _oldest_pending_age(self) -> float | None:
+        since = [t for t in (self._oldest_at, self._inflight_since) if t is not None]
+        if not since or not self.pending:
+            return None
+        return time.monotonic() - min(since)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -255,6 +356,8 @@ class JSONLWriter:
         self._space = asyncio.Event()
         self._state = _State.OPEN
         self._accepting = True
+        if self._retention_period:
+            self._retention_at = time.monotonic()  # clean up once right after start
         self._flusher = self._loop.create_task(self._run_flusher(), name="analytics-flusher")
         for job in opened.to_compress:
             self._start_compression(job)
@@ -461,8 +564,20 @@ class JSONLWriter:
             return True
         return self._oldest_at is not None and now >= self._oldest_at + self._config.flush_interval
 
+    def _rotation_deadline(self) -> float | None:
+        """Loop time at which time rotation is due, if ``rotate_interval`` is set."""
+        due_ns = self._storage.next_rotation_ns()
+        if due_ns is None:
+            return None
+        return time.monotonic() + (due_ns - time.time_ns()) / 1e9
+
     def _next_deadline(self) -> float | None:
         deadlines = list(self._compress_retry.values())
+        rotation = self._rotation_deadline()
+        if rotation is not None:
+            deadlines.append(rotation)
+        if self._retention_at is not None:
+            deadlines.append(self._retention_at)
         if self._buffer:
             if self._retry_at is not None:
                 deadlines.append(self._retry_at)
@@ -486,6 +601,7 @@ class JSONLWriter:
             self._retry_compressions(now)
             if self._flush_due(now):
                 await self._flush_once(now)
+            await self._maintain(now)
             if self._stopping and not self._buffer and not self._waiters:
                 return
 
@@ -498,7 +614,7 @@ class JSONLWriter:
             return
         batch, self._buffer = self._buffer, []
         self._inflight = batch
-        self._oldest_at = None
+        self._inflight_since, self._oldest_at = self._oldest_at, None
         try:
             outcome = await anyio.to_thread.run_sync(
                 self._storage.write, batch, limiter=self._flush_limiter
@@ -509,12 +625,13 @@ class JSONLWriter:
             self._inflight = []
             raise
         self._inflight = []
+        batch_since, self._inflight_since = self._inflight_since, None
         self._record(outcome)
         if outcome.error is None:
             _settle(waiters, None)
         else:
             self._buffer[:0] = batch[outcome.written :]
-            self._oldest_at = now
+            self._oldest_at = batch_since if batch_since is not None else now
             error = WriteError(
                 f"could not write to {self._metrics_dir}: {outcome.error};"
                 f" {self.pending} entries are kept and will be retried",
@@ -567,6 +684,28 @@ class JSONLWriter:
                     await result
             except Exception:
                 logger.exception("the on_error callback raised")
+
+    async def _maintain(self, now: float) -> None:
+        """Timer-driven work, so a quiet service still rotates and cleans up on time."""
+        rotation = self._rotation_deadline()
+        if rotation is not None and now >= rotation and not self._stopping:
+            outcome = await anyio.to_thread.run_sync(
+                self._storage.rotate_if_due, limiter=self._flush_limiter
+            )
+            self._rotations += outcome.rotations
+            self._files_deleted += outcome.deleted
+            if outcome.error is not None:
+                logger.warning("time rotation in %s failed: %s", self._metrics_dir, outcome.error)
+                self._errors += 1
+                self._last_error = f"{type(outcome.error).__name__}: {outcome.error}"
+            for job in outcome.rotated:
+                self._start_compression(job)
+        if self._retention_at is not None and now >= self._retention_at:
+            self._retention_at = now + self._retention_period
+            deleted = await anyio.to_thread.run_sync(
+                self._storage.enforce_retention, limiter=self._compress_limiter
+            )
+            self._files_deleted += deleted
 
     # -- compression ---------------------------------------------------------------
 
@@ -657,3 +796,21 @@ def _settle(waiters: list[tuple[asyncio.Future[None], bool]], error: WriteError 
 def _retrieve_exception(task: asyncio.Task[None]) -> None:
     if not task.cancelled():
         task.exception()  # a close() caller that was cancelled never sees it
+
+
+def _probe_directory(directory: Path) -> tuple[bool, int | None]:
+    """Can a file be created in ``directory``, and how many bytes are free there?"""
+    probe = directory / f".health-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+        writable = True
+    except OSError:
+        writable = False
+    try:
+        st = os.statvfs(directory)
+        free: int | None = st.f_bavail * st.f_frsize
+    except OSError:
+        free = None
+    return writable, free

@@ -89,7 +89,7 @@ class TestWriterConfig:
             a.max_files = 3  # type: ignore[misc]
 
     def test_writer_defaults_match_the_config_defaults(self, tmp_path: Path) -> None:
-        assert JSONLWriter(tmp_path).config == WriterConfig()
+        assert JSONLWriter(tmp_path).config == WriterConfig(base_path=tmp_path)
 
     def test_writer_accepts_size_strings(self, tmp_path: Path) -> None:
         assert JSONLWriter(tmp_path, max_file_size="1 GB").config.max_file_size == 10**9

@@ -19,9 +19,17 @@ class Collector:
 
     def __init__(self) -> None:
         self.entries: list[MetricEntry] = []
+        self.flushed = False
+        self.closed = False
 
     async def write(self, entry: MetricEntry) -> None:
         self.entries.append(entry)
+
+    async def flush(self) -> None:
+        self.flushed = True
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 @pytest.fixture
