@@ -17,7 +17,9 @@ from ._exceptions import (
 )
 from ._facade import MetricsWriter, Timing
 from ._models import MetricEntry, MetricType
+from ._reader import ReadStats, iter_entries, read_entries
 from ._sinks import LoggingSink, Sink
+from ._summary import Summary, summarize
 from ._writer import HealthStatus, JSONLWriter, WriterStats
 
 __version__ = "0.1.0"
@@ -32,9 +34,11 @@ __all__ = [
     "MetricEntry",
     "MetricType",
     "MetricsWriter",
+    "ReadStats",
     "RequestTimingMiddleware",
     "SerializationError",
     "Sink",
+    "Summary",
     "Timing",
     "WriteError",
     "WriterClosedError",
@@ -42,4 +46,7 @@ __all__ = [
     "WriterStateError",
     "WriterStats",
     "__version__",
+    "iter_entries",
+    "read_entries",
+    "summarize",
 ]

@@ -1,24 +1,320 @@
-"""Reading lines back from ``.jsonl`` and ``.jsonl.gz`` files (blocking)."""
+"""Reading entries back: a streaming, chronological k-way merge over every file.
+
+Works on a directory that is still being written: rotated ``.jsonl.gz`` files, active
+``.jsonl`` files, files of several processes, a torn last line, and lines that are
+corrupt or not ours (skipped, counted and logged, never raised).
+"""
 
 from __future__ import annotations
 
+import errno
 import gzip
+import heapq
+import itertools
 import logging
+import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 from pydantic import ValidationError
 
-from ._models import MetricEntry
-from ._policy import parse_name
+from ._models import MetricEntry, MetricType
+from ._policy import FileName, parse_name
 
-__all__ = ["FileScan", "data_files", "scan_directory", "scan_file"]
+__all__ = [
+    "FileScan",
+    "ReadStats",
+    "data_files",
+    "iter_entries",
+    "read_entries",
+    "resolve_metrics_dir",
+    "scan_directory",
+    "scan_file",
+]
 
 logger = logging.getLogger("analytics")
 
 _READ_CHUNK = 1024 * 1024
+"""Bytes read per blocking call: large, but bounded."""
+
+SLACK = timedelta(minutes=5)
+"""How far an entry's timestamp may precede its file's creation time (it waited in a
+buffer across a rotation), or follow the next file's. Files are skipped by their
+names only when they lie further than this outside ``since``/``until``."""
+
+REORDER_WINDOW = 4096
+"""Entries of one file are reordered within this many, to absorb the small disorder
+of concurrent producers; every file is read in order otherwise."""
+
+_BATCH = 2000
+"""Entries handed from the reading thread to the event loop per hop."""
+
+
+@dataclass
+class ReadStats:
+    """What a read went through."""
+
+    files: int = 0
+    files_skipped: int = 0
+    """Files not opened because their names put them outside ``since``/``until``."""
+    entries: int = 0
+    """Entries yielded (after filters)."""
+    bad_lines: int = 0
+    """Lines skipped: torn, corrupt, or not an entry."""
+
+
+def resolve_metrics_dir(base_path: str | os.PathLike[str]) -> Path:
+    """``<base_path>/metrics`` if it exists, else ``base_path`` itself (so both the
+    writer's base path and its ``metrics_dir`` work).
+
+    Raises:
+        FileNotFoundError: neither is a directory.
+    """
+    base = Path(base_path)
+    if (base / "metrics").is_dir():
+        return base / "metrics"
+    if base.is_dir():
+        return base
+    raise FileNotFoundError(errno.ENOENT, "no such directory", str(base))
+
+
+def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:
+    """The files to read in ``metrics_dir``, oldest first.
+
+    A crash between a compression's last two steps can leave a source next to its
+    complete ``.gz``; the ``.gz`` is complete by construction, so only it is read.
+    """
+    return [path for _, path in _named_files(metrics_dir, prefix)]
+
+
+def _named_files(metrics_dir: Path, prefix: str) -> list[tuple[FileName, Path]]:
+    found = [(info, p) for p in metrics_dir.iterdir() if (info := parse_name(p.name, prefix))]
+    compressed = {info.stem for info, _ in found if info.compressed}
+    return sorted(
+        (info, path) for info, path in found if info.compressed or info.name not in compressed
+    )
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            yield chunk
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, line)``; a last line without its newline is yielded too
+    (it fails to parse if torn, and is counted)."""
+    rest = b""
+    number = 0
+    try:
+        for chunk in _chunks(path):
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            for part in parts:
+                number += 1
+                yield number, part
+    except FileNotFoundError:
+        logger.info("%s disappeared while reading (compressed or deleted)", path.name)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a truncated .gz
+        logger.warning("%s: stopped at a damaged gzip stream (%s)", path.name, exc)
+    if rest:
+        yield number + 1, rest
+
+
+def _parse(path: Path, stats: ReadStats) -> Iterator[MetricEntry]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield MetricEntry.from_json_line(line)
+        except ValidationError:
+            stats.bad_lines += 1
+            logger.warning("%s:%d: skipped a line that is not a valid entry", path.name, number)
+
+
+def _in_order(entries: Iterator[MetricEntry]) -> Iterator[MetricEntry]:
+    """Sort a nearly sorted stream within a bounded window."""
+    window: list[tuple[datetime, int, MetricEntry]] = []
+    for n, e in enumerate(entries):
+        heapq.heappush(window, (e.timestamp, n, e))
+        if len(window) > REORDER_WINDOW:
+            yield heapq.heappop(window)[2]
+    while window:
+        yield heapq.heappop(window)[2]
+
+
+class _Filter:
+    def __init__(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        types: Iterable[MetricType | str] | None,
+        session_id: str | None,
+        user_id: str | None,
+    ) -> None:
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+        self.since, self.until = since, until
+        self.types = {MetricType(t) for t in types} if types else None
+        self.session_id, self.user_id = session_id, user_id
+
+    def __call__(self, e: MetricEntry) -> bool:
+        return (
+            (self.since is None or e.timestamp >= self.since)
+            and (self.until is None or e.timestamp < self.until)
+            and (self.types is None or e.type in self.types)
+            and (self.session_id is None or e.session_id == self.session_id)
+            and (self.user_id is None or e.user_id == self.user_id)
+        )
+
+
+def iter_entries(
+    base_path: str | os.PathLike[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    types: Iterable[MetricType | str] | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    prefix: str = "metrics",
+    stats: ReadStats | None = None,
+) -> Generator[MetricEntry, None, None]:
+    """Every entry under ``base_path``, in timestamp order (blocking; for scripts).
+
+    Files of several processes are merged by a streaming k-way merge: a file is opened
+    only when the merge reaches its creation time, so memory depends on how many
+    files overlap in time, not on how many there are. Files whose names put them
+    outside ``since``/``until`` are not opened at all.
+
+    Args:
+        base_path: the writer's base path (or its ``metrics`` directory).
+        since: only entries at or after this aware datetime.
+        until: only entries before this aware datetime.
+        types: only these types.
+        session_id: only this session.
+        user_id: only this user.
+        prefix: the writer's ``filename_prefix``.
+        stats: filled in as reading goes (files, skipped files, bad lines).
+
+    Raises:
+        FileNotFoundError: the directory does not exist.
+        ValueError: ``since`` or ``until`` is naive, or a type is unknown.
+    """
+    keep = _Filter(since, until, types, session_id, user_id)
+    stats = stats if stats is not None else ReadStats()
+    directory = resolve_metrics_dir(base_path)
+    files = _select(_named_files(directory, prefix), since, until, stats)
+
+    def stream(path: Path) -> Iterator[MetricEntry]:
+        stats.files += 1
+        return _in_order(e for e in _parse(path, stats) if keep(e))
+
+    # pending: files not yet opened, by the earliest time an entry of theirs may have.
+    pending = sorted(((info.created - SLACK, n, path) for n, (info, path) in enumerate(files)))
+    pending.reverse()
+    heap: list[tuple[datetime, int, MetricEntry, Iterator[MetricEntry]]] = []
+    order = 0
+    while heap or pending:
+        while pending and (not heap or pending[-1][0] <= heap[0][0]):
+            _, _, path = pending.pop()
+            it = stream(path)
+            first = next(it, None)
+            if first is not None:
+                heapq.heappush(heap, (first.timestamp, order, first, it))
+                order += 1
+        if not heap:
+            continue
+        _, _, e, it = heap[0]
+        stats.entries += 1
+        yield e
+        following = next(it, None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (following.timestamp, order, following, it))
+            order += 1
+
+
+def _select(
+    files: list[tuple[FileName, Path]],
+    since: datetime | None,
+    until: datetime | None,
+    stats: ReadStats,
+) -> list[tuple[FileName, Path]]:
+    """Drop files that cannot hold entries in ``[since, until)``, by their names."""
+    # A file's entries end about when the next file of the same writer starts.
+    next_start: dict[int, datetime] = {}
+    by_writer: dict[tuple[int, str], list[int]] = {}
+    for index, (info, _) in enumerate(files):
+        by_writer.setdefault((info.pid, info.tag), []).append(index)
+    for indexes in by_writer.values():
+        for here, following in itertools.pairwise(indexes):
+            next_start[here] = files[following][0].created
+    chosen = []
+    for index, (info, path) in enumerate(files):
+        too_late = until is not None and info.created - SLACK >= until
+        end = next_start.get(index)
+        too_early = since is not None and end is not None and end + SLACK < since
+        if too_late or too_early:
+            stats.files_skipped += 1
+        else:
+            chosen.append((info, path))
+    return chosen
+
+
+async def read_entries(
+    base_path: str | os.PathLike[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    types: Iterable[MetricType | str] | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    prefix: str = "metrics",
+    stats: ReadStats | None = None,
+) -> AsyncIterator[MetricEntry]:
+    """:func:`iter_entries` for async code: the reading runs in a worker thread,
+    one hop per batch of entries, never one per line.
+    """
+    entries = iter_entries(
+        base_path,
+        since=since,
+        until=until,
+        types=types,
+        session_id=session_id,
+        user_id=user_id,
+        prefix=prefix,
+        stats=stats,
+    )
+    limiter = anyio.CapacityLimiter(1)
+    try:
+        while True:
+            batch = await anyio.to_thread.run_sync(_take, entries, limiter=limiter)
+            if not batch:
+                return
+            for e in batch:
+                yield e
+    finally:
+        await anyio.to_thread.run_sync(entries.close, limiter=limiter)
+
+
+def _take(entries: Iterator[MetricEntry]) -> list[MetricEntry]:
+    batch = []
+    for e in entries:
+        batch.append(e)
+        if len(batch) >= _BATCH:
+            break
+    return batch
+
+
+# -- whole-directory scans (tests, the demo) ------------------------------------------
 
 
 @dataclass
@@ -30,59 +326,19 @@ class FileScan:
     files: int = 0
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        while chunk := f.read(_READ_CHUNK):
-            yield chunk
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line number, line)``; a last line without its newline is yielded too."""
-    rest = b""
-    number = 0
-    try:
-        for chunk in _chunks(path):
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            for part in parts:
-                number += 1
-                yield number, part
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a truncated .gz
-        logger.warning("%s: stopped reading at a damaged gzip stream (%s)", path.name, exc)
-    if rest:
-        yield number + 1, rest
-
-
 def scan_file(path: Path, result: FileScan | None = None) -> FileScan:
-    """Read every valid entry of one file; bad lines are counted, never raised."""
+    """Read every valid entry of one file, in file order; bad lines are counted."""
     result = result if result is not None else FileScan()
     result.files += 1
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            result.entries.append(MetricEntry.from_json_line(line))
-        except ValidationError:
-            result.bad_lines += 1
-            logger.warning("%s:%d: skipped a line that is not a valid entry", path.name, number)
+    stats = ReadStats()
+    result.entries.extend(_parse(path, stats))
+    result.bad_lines += stats.bad_lines
     return result
 
 
 def scan_directory(metrics_dir: Path, prefix: str = "metrics") -> FileScan:
-    """Read every file this library wrote in ``metrics_dir``, oldest first."""
+    """Read every file this library wrote in ``metrics_dir``, in name order."""
     result = FileScan()
     for path in data_files(metrics_dir, prefix):
         scan_file(path, result)
     return result
-
-
-def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:
-    """The files to read in ``metrics_dir``, oldest first.
-
-    A crash between a compression's last two steps can leave a source next to its
-    complete ``.gz``; the ``.gz`` is complete by construction, so only it is read.
-    """
-    found = [(info, p) for p in metrics_dir.iterdir() if (info := parse_name(p.name, prefix))]
-    compressed = {info.stem for info, _ in found if info.compressed}
-    return [path for info, path in sorted(found) if info.compressed or info.name not in compressed]

@@ -1,0 +1,452 @@
+"""Reading back: iter_entries, read_entries, summarize, and the report commands."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from analytics import (
+    JSONLWriter,
+    MetricEntry,
+    MetricsWriter,
+    MetricType,
+    ReadStats,
+    iter_entries,
+    read_entries,
+    summarize,
+)
+from analytics.__main__ import main
+from analytics._policy import format_name
+from analytics._summary import Quantiles, summarize_entries
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float, type: MetricType = MetricType.TOOL_USE, **fields: object) -> MetricEntry:
+    return MetricEntry(type=type, timestamp=T0 + timedelta(seconds=seconds), **fields)
+
+
+def write_file(
+    metrics_dir: Path,
+    created: datetime,
+    pid: int,
+    entries: list[MetricEntry],
+    compressed: bool = False,
+    tag: str = "abcdef01",
+    tail: bytes = b"",
+) -> Path:
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    name = format_name("metrics", int(created.timestamp() * 1e9), pid, tag)
+    data = b"".join(e.to_json_line() for e in entries) + tail
+    path = metrics_dir / (name + (".gz" if compressed else ""))
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    return path
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path) -> list[MetricEntry]:
+    """Two writers' files, interleaved in time, compressed and not, with damage."""
+    metrics_dir = tmp_path / "metrics"
+    a = [
+        at(
+            i * 2,
+            session_id="a",
+            data={"tool_name": "grep", "success": True, "duration_ms": float(i)},
+        )
+        for i in range(50)
+    ]
+    b = [
+        at(
+            i * 2 + 1,
+            session_id="b",
+            data={"tool_name": "edit", "success": i % 5 != 0, "duration_ms": 10.0 + i},
+        )
+        for i in range(50)
+    ]
+    write_file(metrics_dir, T0, 1, a[:25], compressed=True)
+    write_file(metrics_dir, T0 + timedelta(seconds=50), 1, a[25:], tail=b'{"torn')
+    write_file(
+        metrics_dir, T0, 2, b[:30], compressed=True, tag="abcdef02", tail=b"not json at all\n"
+    )
+    write_file(metrics_dir, T0 + timedelta(seconds=60), 2, b[30:], tag="abcdef02")
+    (metrics_dir / "notes.txt").write_text("not ours\n")
+    return sorted(a + b, key=lambda e: e.timestamp)
+
+
+class TestIterEntries:
+    def test_merges_every_file_in_timestamp_order(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        stats = ReadStats()
+        found = list(iter_entries(tmp_path, stats=stats))
+        assert found == two_processes
+        assert stats.bad_lines == 2  # the torn tail and the corrupt line
+        assert stats.entries == 100
+
+    def test_the_metrics_dir_itself_works_too(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        assert len(list(iter_entries(tmp_path / "metrics"))) == 100
+
+    def test_bad_lines_are_logged_with_file_and_line(
+        self, tmp_path: Path, two_processes: list[MetricEntry], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        list(iter_entries(tmp_path))
+        messages = [r.getMessage() for r in caplog.records if r.name == "analytics"]
+        assert any(":31: skipped" in m for m in messages)  # the corrupt line of file b1
+        assert any(":26: skipped" in m for m in messages)  # the torn tail of file a2
+
+    def test_filters(self, tmp_path: Path, two_processes: list[MetricEntry]) -> None:
+        since, until = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+        window = list(iter_entries(tmp_path, since=since, until=until))
+        assert [e.timestamp for e in window] == [
+            e.timestamp for e in two_processes if since <= e.timestamp < until
+        ]
+        assert {e.session_id for e in iter_entries(tmp_path, session_id="b")} == {"b"}
+        assert list(iter_entries(tmp_path, types=["session_end"])) == []
+        assert len(list(iter_entries(tmp_path, types=[MetricType.TOOL_USE]))) == 100
+
+    def test_files_outside_the_window_are_not_opened(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        metrics_dir = tmp_path / "metrics"
+        old = [at(-86400 + i) for i in range(3)]
+        write_file(metrics_dir, T0 - timedelta(days=1), 3, old, tag="abcdef03")
+        write_file(metrics_dir, T0 - timedelta(days=1, seconds=-10), 3, [], tag="abcdef03")
+        stats = ReadStats()
+        found = list(iter_entries(tmp_path, since=T0, stats=stats))
+        assert len(found) == 100
+        assert stats.files_skipped >= 1
+        late = ReadStats()
+        assert list(iter_entries(tmp_path, until=T0 - timedelta(hours=1), stats=late)) == old
+        assert late.files_skipped >= 4
+
+    def test_a_slightly_unordered_file_still_comes_out_in_order(self, tmp_path: Path) -> None:
+        entries = [at(i) for i in range(100)]
+        shuffled = entries[:]
+        for i in range(0, 100, 2):
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+        write_file(tmp_path / "metrics", T0, 1, shuffled)
+        assert list(iter_entries(tmp_path)) == entries
+
+    def test_naive_bounds_and_missing_directories_are_errors(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            list(iter_entries(tmp_path, since=datetime(2026, 1, 1)))
+        with pytest.raises(FileNotFoundError):
+            list(iter_entries(tmp_path / "missing"))
+
+    async def test_a_directory_being_written_reads_cleanly(self, tmp_path: Path) -> None:
+        async with JSONLWriter(tmp_path, max_file_size=2000, max_files=1000) as writer:
+            metrics = MetricsWriter(writer)
+            written = [await metrics.track_tool_use("s", "grep", True, float(i)) for i in range(60)]
+            await writer.flush()
+            mid = [e async for e in read_entries(tmp_path)]
+            assert [e.id for e in mid] == [e.id for e in written]
+        assert [e.id for e in iter_entries(tmp_path)] == [e.id for e in written]
+
+
+class TestReadEntries:
+    async def test_async_iteration_matches_the_sync_one(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        stats = ReadStats()
+        found = [e async for e in read_entries(tmp_path, stats=stats)]
+        assert found == two_processes
+        assert stats.bad_lines == 2
+
+    async def test_stopping_early_closes_the_files(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        reader = read_entries(tmp_path)
+        first = []
+        async for e in reader:
+            first.append(e)
+            if len(first) == 3:
+                break
+        await reader.aclose()  # type: ignore[attr-defined]
+        assert first == two_processes[:3]
+
+
+class TestSummarize:
+    def test_counts_tools_sessions_errors_and_tokens(self, tmp_path: Path) -> None:
+        entries = [
+            at(0, MetricType.SESSION_START, session_id="s1"),
+            *[
+                at(
+                    1 + i,
+                    session_id="s1",
+                    data={"tool_name": "grep", "success": i != 3, "duration_ms": float(i + 1)},
+                )
+                for i in range(10)
+            ],
+            at(
+                20,
+                MetricType.TOKEN_USAGE,
+                session_id="s1",
+                data={"model": "m", "input_tokens": 100, "output_tokens": 20},
+            ),
+            at(
+                21,
+                MetricType.ERROR_OCCURRED,
+                session_id="s1",
+                data={"error_type": "Timeout", "error_message": "slow"},
+            ),
+            at(22, MetricType.ERROR_OCCURRED, data={"error_type": "Timeout", "error_message": "x"}),
+            at(30, MetricType.SESSION_END, session_id="s1", data={"duration_seconds": 30.0}),
+        ]
+        write_file(tmp_path / "metrics", T0, 1, entries, tail=b"garbage\n")
+        s = summarize(tmp_path)
+        assert s.entries == 15
+        assert s.first == T0
+        assert s.last == T0 + timedelta(seconds=30)
+        assert s.by_type == {
+            "error_occurred": 2,
+            "session_end": 1,
+            "session_start": 1,
+            "token_usage": 1,
+            "tool_use": 10,
+        }
+        grep = s.tools["grep"]
+        assert (grep.calls, grep.failures, grep.success_rate) == (10, 1, 0.9)
+        assert (grep.duration_ms_p50, grep.duration_ms_p95, grep.duration_ms_max) == (5, 10, 10)
+        assert s.sessions.count == 1
+        assert s.sessions.duration_s_p50 == 30.0
+        assert s.sessions.tokens_total == 120
+        assert s.errors["Timeout"].count == 2
+        assert s.errors["Timeout"].example == "slow"
+        assert s.tokens_by_model["m"].total_tokens == 120
+        assert s.bucket == "hour"
+        assert s.timeline == {"2026-11-01T12:00:00+00:00": 15}
+        assert s.bad_lines == 1
+        assert s.percentiles_exact
+
+    def test_session_duration_falls_back_to_start_and_end_times(self) -> None:
+        s = summarize_entries(
+            [
+                at(0, MetricType.SESSION_START, session_id="x"),
+                at(42, MetricType.SESSION_END, session_id="x"),
+            ]
+        )
+        assert s.sessions.duration_s_p50 == 42.0
+
+    def test_a_long_span_is_bucketed_by_day(self) -> None:
+        s = summarize_entries([at(0), at(5 * 86400)])
+        assert s.bucket == "day"
+        assert list(s.timeline) == ["2026-11-01T00:00:00+00:00", "2026-11-06T00:00:00+00:00"]
+
+
+class TestQuantiles:
+    def test_exact_for_modest_data(self) -> None:
+        q = Quantiles()
+        for v in range(1, 101):
+            q.add(float(v))
+        assert (q.quantile(0.5), q.quantile(0.95), q.quantile(0.99)) == (50, 95, 99)
+        assert q.exact
+
+    def test_approximate_within_the_stated_error_beyond_the_limit(self) -> None:
+        import random
+
+        rng = random.Random(7)
+        values = [rng.lognormvariate(3, 1.5) for _ in range(20_000)]
+        q = Quantiles(exact_limit=1000)
+        for v in values:
+            q.add(v)
+        assert not q.exact
+        ordered = sorted(values)
+        for p in (0.5, 0.9, 0.95, 0.99):
+            exact = ordered[max(1, int(-(-p * len(values) // 1))) - 1]
+            estimate = q.quantile(p)
+            assert estimate is not None
+            assert abs(estimate - exact) <= 0.011 * exact
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analytics", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestCommands:
+    def test_report_formats(self, tmp_path: Path, two_processes: list[MetricEntry]) -> None:
+        text = run_cli("report", str(tmp_path))
+        assert text.returncode == 0, text.stderr
+        assert "100 entries" in text.stdout
+        assert "grep" in text.stdout
+        as_json = json.loads(run_cli("report", str(tmp_path), "--format", "json").stdout)
+        assert as_json["entries"] == 100
+        assert as_json["tools"]["edit"]["failures"] == 10
+        assert as_json["bad_lines"] == 2
+        markdown = run_cli("report", str(tmp_path), "--format", "markdown").stdout
+        assert "| tool | calls |" in markdown
+        rows = list(
+            csv.reader(run_cli("report", str(tmp_path), "--format", "csv").stdout.splitlines())
+        )
+        assert rows[0][0] == "tool"
+        assert {r[0] for r in rows[1:]} == {"edit", "grep"}
+
+    def test_report_filters_and_output_file(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        out = tmp_path / "r.json"
+        done = run_cli(
+            "report",
+            str(tmp_path),
+            "--session",
+            "a",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            "--since",
+            "2026-11-01T12:00:10Z",
+        )
+        assert done.returncode == 0, done.stderr
+        data = json.loads(out.read_text())
+        assert data["entries"] == 45
+        assert list(data["tools"]) == ["grep"]
+
+    def test_html_report_is_self_contained_with_svg_charts(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        out = tmp_path / "report.html"
+        assert main(["report", str(tmp_path), "--format", "html", "--output", str(out)]) == 0
+
+        class Collect(HTMLParser):
+            def __init__(self) -> None:
+                super().__init__()
+                self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                self.tags.append((tag, dict(attrs)))
+
+        parser = Collect()
+        parser.feed(out.read_text())
+        tags = [t for t, _ in parser.tags]
+        assert tags[0] == "html"
+        assert tags.count("svg") == 2
+        assert tags.count("rect") > 10
+        assert "script" not in tags
+        for _, attrs in parser.tags:
+            for key in ("src", "href"):
+                value = attrs.get(key) or ""
+                assert not value.startswith(("http", "//")), value
+        assert "link" not in tags
+
+    def test_export_jsonl_and_csv(self, tmp_path: Path, two_processes: list[MetricEntry]) -> None:
+        out = tmp_path / "out.jsonl"
+        assert run_cli("export", str(tmp_path), str(out), "--type", "tool_use").returncode == 0
+        exported = [MetricEntry.from_json_line(line) for line in out.read_bytes().splitlines()]
+        assert exported == two_processes
+        out_csv = tmp_path / "out.csv"
+        done = run_cli(
+            "export",
+            str(tmp_path),
+            str(out_csv),
+            "--format",
+            "csv",
+            "--until",
+            "2026-11-01T12:00:04+00:00",
+        )
+        assert done.returncode == 0, done.stderr
+        with out_csv.open() as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 4
+        assert json.loads(rows[0]["data"])["tool_name"] == "grep"
+
+    def test_files_lists_sizes_ratios_and_spans(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        done = run_cli("files", str(tmp_path))
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].split()[:3] == ["file", "bytes", "ratio"]
+        assert len([line for line in lines if line.startswith("metrics_")]) == 4
+        assert "4 files" in lines[-1]
+        assert "x overall" in lines[-1]
+
+    def test_tail_prints_the_last_entries(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        done = run_cli("tail", str(tmp_path), "-n", "3")
+        lines = done.stdout.splitlines()
+        assert [MetricEntry.from_json_line(line) for line in lines] == two_processes[-3:]
+
+    def test_tail_follow_sees_new_entries_across_rotation(self, tmp_path: Path) -> None:
+        script = (
+            "import asyncio, sys\n"
+            "from analytics import JSONLWriter, MetricsWriter\n"
+            "async def main():\n"
+            "    async with JSONLWriter(sys.argv[1], max_file_size=600, flush_interval=0.05)"
+            " as w:\n"
+            "        m = MetricsWriter(w)\n"
+            "        for i in range(12):\n"
+            "            await m.track_tool_use('s', 'grep', True, float(i))\n"
+            "            await asyncio.sleep(0.1)\n"
+            "asyncio.run(main())\n"
+        )
+        (tmp_path / "metrics").mkdir()
+        follower = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "analytics",
+                "tail",
+                str(tmp_path),
+                "--follow",
+                "--interval",
+                "0.05",
+                "--max-seconds",
+                "4",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.8)
+        subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60)
+        out, _ = follower.communicate(timeout=30)
+        seen = [MetricEntry.from_json_line(line).data["duration_ms"] for line in out.splitlines()]
+        assert seen == [float(i) for i in range(12)]
+        assert list((tmp_path / "metrics").glob("*.gz"))  # it did rotate and compress
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["report", "{missing}"], "no such directory"),
+            (["report", "{empty}"], "no entries found"),
+            (["report", "{empty}", "--since", "yesterday"], "not an ISO-8601 time"),
+            (["report", "{empty}", "--type", "nope"], "unknown type"),
+            (["files", "{empty}"], "no analytics files"),
+        ],
+    )
+    def test_errors_are_one_line_without_a_traceback(
+        self, tmp_path: Path, args: list[str], message: str
+    ) -> None:
+        (tmp_path / "empty").mkdir()
+        argv = [a.format(missing=tmp_path / "missing", empty=tmp_path / "empty") for a in args]
+        done = run_cli(*argv)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]  # argparse puts its usage line first
+        assert last.startswith("analytics")
+        assert message in last
+
+
+def test_python_engine_streams_fast_enough_to_measure(tmp_path: Path) -> None:
+    """Not a speed assertion: the figure is published from benchmarks/read_bench.py."""
+    entries = [at(i * 0.001, data={"tool_name": "t", "success": True}) for i in range(2000)]
+    write_file(tmp_path / "metrics", T0, os.getpid(), entries, compressed=True)
+    assert sum(1 for _ in iter_entries(tmp_path)) == 2000
