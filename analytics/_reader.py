@@ -128,11 +128,12 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _parse(path: Path, stats: ReadStats) -> Iterator[MetricEntry]:
+    parse = MetricEntry.model_validate_json
     for number, line in _lines(path):
-        if not line.strip():
+        if not line:
             continue
         try:
-            yield MetricEntry.from_json_line(line)
+            yield parse(line)
         except ValidationError:
             stats.bad_lines += 1
             logger.warning("%s:%d: skipped a line that is not a valid entry", path.name, number)
@@ -141,10 +142,12 @@ def _parse(path: Path, stats: ReadStats) -> Iterator[MetricEntry]:
 def _in_order(entries: Iterator[MetricEntry]) -> Iterator[MetricEntry]:
     """Sort a nearly sorted stream within a bounded window."""
     window: list[tuple[datetime, int, MetricEntry]] = []
+    push, pushpop = heapq.heappush, heapq.heappushpop
     for n, e in enumerate(entries):
-        heapq.heappush(window, (e.timestamp, n, e))
-        if len(window) > REORDER_WINDOW:
-            yield heapq.heappop(window)[2]
+        if len(window) < REORDER_WINDOW:
+            push(window, (e.timestamp, n, e))
+        else:
+            yield pushpop(window, (e.timestamp, n, e))[2]
     while window:
         yield heapq.heappop(window)[2]
 
@@ -164,6 +167,7 @@ class _Filter:
         self.since, self.until = since, until
         self.types = {MetricType(t) for t in types} if types else None
         self.session_id, self.user_id = session_id, user_id
+        self.active = any(v is not None for v in (since, until, self.types, session_id, user_id))
 
     def __call__(self, e: MetricEntry) -> bool:
         return (
@@ -214,7 +218,8 @@ def iter_entries(
 
     def stream(path: Path) -> Iterator[MetricEntry]:
         stats.files += 1
-        return _in_order(e for e in _parse(path, stats) if keep(e))
+        parsed = _parse(path, stats)
+        return _in_order(filter(keep, parsed) if keep.active else parsed)
 
     # pending: files not yet opened, by the earliest time an entry of theirs may have.
     pending = sorted(((info.created - SLACK, n, path) for n, (info, path) in enumerate(files)))
