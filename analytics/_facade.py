@@ -64,6 +64,7 @@ class MetricsWriter:
         if not sinks:
             raise TypeError("MetricsWriter needs at least one sink, such as a JSONLWriter")
         self._sinks = sinks
+        self._single = sinks[0] if len(sinks) == 1 else None
         self._user_id = user_id
         self._metadata = dict(metadata or {})
         self._sink_errors: dict[int, int] = {}
@@ -165,7 +166,10 @@ class MetricsWriter:
             data=data,
             metadata={**self._metadata, **metadata} if metadata else self._metadata,
         )
-        await self._send(entry)
+        if self._single is not None:
+            await self._single.write(entry)  # the common case, one await deep
+        else:
+            await self._send(entry)
         return entry
 
     async def track_session_start(

@@ -223,13 +223,17 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
     try:
         # wbits=31 writes the gzip container (header and CRC-32 trailer).
         deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
+        # One buffer, reused for every chunk: a fresh 1 MiB object per read would
+        # leave the thread's malloc arena fragmented and the process RSS high.
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
         offset = 0
         while True:
-            chunk = os.pread(src_fd, CHUNK_SIZE, offset)
-            if not chunk:
+            count = os.preadv(src_fd, [buffer], offset)
+            if not count:
                 break
-            offset += len(chunk)
-            _write_all(out, deflate.compress(chunk))
+            offset += count
+            _write_all(out, deflate.compress(view[:count]))
         _write_all(out, deflate.flush())
         if sync:
             fsync(out)

@@ -10,7 +10,8 @@ import analytics
 def test_all_is_sorted_and_complete() -> None:
     public = {name for name in dir(analytics) if not name.startswith("_")}
     assert set(analytics.__all__) - {"__version__"} == public
-    assert analytics.__all__ == sorted(analytics.__all__, key=lambda n: (n.startswith("_"), n))
+    # Sorted as ruff sorts it: classes first, then functions and dunders, each A-Z.
+    assert analytics.__all__ == sorted(analytics.__all__, key=lambda n: (not n[0].isupper(), n))
 
 
 def test_the_documented_names_are_importable() -> None:
