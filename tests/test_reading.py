@@ -113,6 +113,7 @@ class TestIterEntries:
             e.timestamp for e in two_processes if since <= e.timestamp < until
         ]
         assert {e.session_id for e in iter_entries(tmp_path, session_id="b")} == {"b"}
+        assert list(iter_entries(tmp_path, user_id="nobody")) == []
         assert list(iter_entries(tmp_path, types=["session_end"])) == []
         assert len(list(iter_entries(tmp_path, types=[MetricType.TOOL_USE]))) == 100
 
