@@ -21,7 +21,7 @@ def example(heading: str, tmp_path: Path) -> dict[str, Any]:
     assert code is not None, heading
     source = code.group(1).replace('"./data"', repr(str(tmp_path)))
     namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(source, f"{DOC.name}:{heading}", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"{DOC.name}:{heading}", "exec"), namespace)
     return namespace
 
 
