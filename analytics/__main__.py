@@ -150,6 +150,12 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("dir", type=Path)
     _add_filters(report)
     report.add_argument("--format", choices=FORMATS, default="text")
+    report.add_argument(
+        "--engine",
+        choices=("python", "duckdb"),
+        default="python",
+        help="duckdb: compute the report in SQL (pip install 'analytics[duckdb]')",
+    )
     report.add_argument("--output", type=Path, help="write here instead of stdout")
 
     tail = commands.add_parser("tail", help="print entries as they are written")
@@ -195,12 +201,20 @@ class _Progress:
 
 
 def _report(args: argparse.Namespace) -> int:
-    stats = ReadStats()
-    progress = _Progress()
-    summary = summarize_entries(
-        progress.tick(iter_entries(args.dir, stats=stats, **_filters(args)))
-    )
-    summary.bad_lines = stats.bad_lines
+    if args.engine == "duckdb":
+        from ._duckdb import summarize_duckdb
+
+        try:
+            summary = summarize_duckdb(args.dir, **_filters(args))
+        except ModuleNotFoundError as exc:
+            raise _CliError(str(exc)) from None
+    else:
+        stats = ReadStats()
+        progress = _Progress()
+        summary = summarize_entries(
+            progress.tick(iter_entries(args.dir, stats=stats, **_filters(args)))
+        )
+        summary.bad_lines = stats.bad_lines
     if summary.entries == 0:
         raise _CliError(f"no entries found in {args.dir}")
     text = render(summary, args.format)

@@ -1,0 +1,242 @@
+"""The same ``Summary`` as the Python engine, computed in SQL by DuckDB.
+
+For directories beyond what one Python process should scan: DuckDB reads ``.jsonl``
+and ``.jsonl.gz`` natively, in parallel. Install with ``pip install 'analytics[duckdb]'``.
+The Python engine decides which files to read (our names only, a source next to its
+complete ``.gz`` skipped, ``since``/``until`` pushed down to file names), so both
+engines see the same files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from ._models import MetricType
+from ._reader import ReadStats, _named_files, _select, resolve_metrics_dir
+from ._summary import ErrorStats, ModelTokens, SessionStats, Summary, ToolStats
+
+__all__ = ["summarize_duckdb"]
+
+_COLUMNS = (
+    "{'id': 'VARCHAR', 'timestamp': 'TIMESTAMPTZ', 'type': 'VARCHAR', "
+    "'session_id': 'VARCHAR', 'user_id': 'VARCHAR', 'data': 'JSON', 'metadata': 'JSON'}"
+)
+_NUMBER = "('DOUBLE', 'UBIGINT', 'BIGINT')"
+
+
+def _num(path: str) -> str:
+    """SQL for a JSON number at ``path`` as DOUBLE, NULL if it is not a number."""
+    return f"CASE WHEN json_type({path}) IN {_NUMBER} THEN CAST({path} AS DOUBLE) END"
+
+
+def _quantiles(table: str, key: str, value: str) -> str:
+    """Nearest-rank p50/p95/p99, as the Python engine computes them."""
+    picks = ", ".join(
+        f"max({value}) FILTER (WHERE rn = greatest(1, ceil({q} * n))) AS p{int(q * 100)}"
+        for q in (0.5, 0.95, 0.99)
+    )
+    return (
+        f"SELECT {key}, {picks} FROM ("
+        f" SELECT {key}, {value}, row_number() OVER (PARTITION BY {key} ORDER BY {value}) AS rn,"
+        f" count(*) OVER (PARTITION BY {key}) AS n FROM {table} WHERE {value} IS NOT NULL"
+        f") GROUP BY {key}"
+    )
+
+
+def _when(epoch_us: int | None) -> datetime | None:
+    if epoch_us is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=epoch_us)
+
+
+def summarize_duckdb(
+    base_path: str | os.PathLike[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    types: Iterable[MetricType | str] | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    prefix: str = "metrics",
+) -> Summary:
+    """:func:`analytics.summarize`, computed by DuckDB.
+
+    Raises:
+        ModuleNotFoundError: DuckDB is not installed (``pip install 'analytics[duckdb]'``).
+        FileNotFoundError: the directory does not exist.
+    """
+    try:
+        import duckdb
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "the duckdb engine needs DuckDB: pip install 'analytics[duckdb]'"
+        ) from exc
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    directory = resolve_metrics_dir(base_path)
+    files = [
+        str(path) for _, path in _select(_named_files(directory, prefix), since, until, ReadStats())
+    ]
+    if not files:
+        return Summary()
+    con = duckdb.connect()
+    try:
+        valid_types = ", ".join(f"'{t.value}'" for t in MetricType)
+        con.execute(
+            f"CREATE TEMP TABLE raw AS SELECT * FROM read_json(?, format='newline_delimited',"
+            f" columns={_COLUMNS}, ignore_errors=true)"
+            f" WHERE id IS NOT NULL AND timestamp IS NOT NULL AND type IN ({valid_types})",
+            [files],
+        )
+        total_lines = con.execute(
+            "SELECT count(*) FROM read_csv(?, columns={'line': 'VARCHAR'}, delim=chr(1),"
+            " quote='', escape='', header=false, auto_detect=false, strict_mode=false)"
+            " WHERE line IS NOT NULL AND line <> ''",
+            [files],
+        ).fetchone()
+        conditions, params = ["true"], []  # type: list[str], list[Any]
+        if since is not None:
+            conditions.append("epoch_us(timestamp) >= ?")
+            params.append(_epoch_us(since))
+        if until is not None:
+            conditions.append("epoch_us(timestamp) < ?")
+            params.append(_epoch_us(until))
+        if types:
+            wanted = sorted({MetricType(t).value for t in types})
+            conditions.append(f"type IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if session_id is not None:
+            conditions.append("session_id = ?")
+            params.append(session_id)
+        if user_id is not None:
+            conditions.append("user_id = ?")
+            params.append(user_id)
+        con.execute(
+            f"CREATE TEMP TABLE e AS SELECT * FROM raw WHERE {' AND '.join(conditions)}", params
+        )
+        return _summary(con, (total_lines[0] if total_lines else 0) - _count(con, "raw"))
+    finally:
+        con.close()
+
+
+def _epoch_us(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _count(con: Any, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _summary(con: Any, bad_lines: int) -> Summary:
+    entries, first_us, last_us = con.execute(
+        "SELECT count(*), epoch_us(min(timestamp)), epoch_us(max(timestamp)) FROM e"
+    ).fetchone()
+    first, last = _when(first_us), _when(last_us)
+    by_type = dict(
+        con.execute("SELECT type, count(*) FROM e GROUP BY type ORDER BY type").fetchall()
+    )
+
+    con.execute(
+        "CREATE TEMP VIEW t AS SELECT coalesce(data->>'tool_name', '?') AS tool,"
+        " (json_type(data->'success') = 'BOOLEAN' AND data->>'success' = 'false') AS failed,"
+        f" {_num(_json('duration_ms'))} AS d"
+        " FROM e WHERE type = 'tool_use'"
+    )
+    calls = con.execute(
+        "SELECT tool, count(*), count(*) FILTER (WHERE failed), max(d) FROM t GROUP BY tool"
+    ).fetchall()
+    pct = {row[0]: row[1:] for row in con.execute(_quantiles("t", "tool", "d")).fetchall()}
+    tools = {}
+    for tool, n, failures, dmax in sorted(calls):
+        p50, p95, p99 = pct.get(tool, (None, None, None))
+        tools[tool] = ToolStats(
+            calls=n,
+            failures=failures,
+            success_rate=(n - failures) / n,
+            duration_ms_p50=p50,
+            duration_ms_p95=p95,
+            duration_ms_p99=p99,
+            duration_ms_max=dmax,
+        )
+
+    con.execute(
+        "CREATE TEMP VIEW sd AS"
+        " WITH s AS (SELECT DISTINCT session_id FROM e WHERE session_id IS NOT NULL),"
+        " st AS (SELECT session_id, min(timestamp) AS t0 FROM e"
+        "        WHERE type = 'session_start' AND session_id IS NOT NULL GROUP BY 1),"
+        " en AS (SELECT session_id, max(timestamp) AS t1,"
+        f"        arg_max({_num(_json('duration_seconds'))}, timestamp)"
+        f"          FILTER (WHERE {_num(_json('duration_seconds'))}"
+        "          IS NOT NULL) AS reported"
+        "        FROM e WHERE type = 'session_end' AND session_id IS NOT NULL GROUP BY 1)"
+        " SELECT s.session_id, coalesce(reported,"
+        "   (epoch_us(t1) - epoch_us(t0)) / 1e6) AS dur, 1 AS one"
+        " FROM s LEFT JOIN st USING (session_id) LEFT JOIN en USING (session_id)"
+    )
+    sessions, mean, dmax = con.execute("SELECT count(*), avg(dur), max(dur) FROM sd").fetchone()
+    session_p50 = con.execute(_quantiles("sd", "one", "dur")).fetchone()
+    tokens_total = con.execute(
+        f"SELECT coalesce(sum(coalesce(trunc({_num(_json('input_tokens'))}), 0)"
+        f" + coalesce(trunc({_num(_json('output_tokens'))}), 0)), 0)::BIGINT"
+        " FROM e WHERE type = 'token_usage' AND session_id IS NOT NULL"
+    ).fetchone()[0]
+
+    errors = {
+        kind: ErrorStats(count=n, example=example)
+        for kind, n, example in con.execute(
+            "SELECT coalesce(data->>'error_type', '?'), count(*),"
+            " arg_min(coalesce(data->>'error_message', ''), timestamp)"
+            " FROM e WHERE type = 'error_occurred' GROUP BY 1 ORDER BY 2 DESC, min(timestamp)"
+        ).fetchall()
+    }
+    models = {
+        model: ModelTokens(calls=n, input_tokens=i, output_tokens=o, total_tokens=i + o)
+        for model, n, i, o in con.execute(
+            "SELECT coalesce(data->>'model', '?'), count(*),"
+            f" coalesce(sum(coalesce(trunc({_num(_json('input_tokens'))}), 0)), 0)::BIGINT,"
+            f" coalesce(sum(coalesce(trunc({_num(_json('output_tokens'))}), 0)), 0)::BIGINT"
+            " FROM e WHERE type = 'token_usage' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
+
+    bucket: Literal["hour", "day"] = "hour"
+    if first is not None and last is not None and last - first > timedelta(days=3):
+        bucket = "day"
+    size = 86_400_000_000 if bucket == "day" else 3_600_000_000
+    timeline = {
+        _when(start * size).isoformat(): n  # type: ignore[union-attr]
+        for start, n in con.execute(
+            f"SELECT epoch_us(timestamp) // {size}, count(*) FROM e GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
+    return Summary(
+        first=first,
+        last=last,
+        entries=entries,
+        by_type=by_type,
+        tools=tools,
+        sessions=SessionStats(
+            count=sessions,
+            duration_s_p50=session_p50[1] if session_p50 else None,
+            duration_s_max=dmax,
+            duration_s_mean=mean,
+            tokens_total=int(tokens_total),
+            tokens_per_session_mean=int(tokens_total) / sessions if sessions else None,
+        ),
+        errors=errors,
+        tokens_by_model=models,
+        bucket=bucket,
+        timeline=timeline,
+        bad_lines=max(bad_lines, 0),
+        percentiles_exact=True,
+    )
+
+
+def _json(key: str) -> str:
+    return f"data->'{key}'"
