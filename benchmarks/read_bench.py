@@ -81,7 +81,21 @@ def main() -> int:
         assert summary.entries == args.n
         print(
             f"summarize:    {args.n:,} entries in {summary_s:.2f}s ="
-            f" {args.n / summary_s:,.0f} entries/s"
+            f" {args.n / summary_s:,.0f} entries/s (python engine)"
+        )
+        try:
+            from analytics._duckdb import summarize_duckdb
+        except ImportError:  # pragma: no cover
+            print("duckdb engine: not installed (pip install 'analytics[duckdb]')")
+            return 0
+        started = time.perf_counter()
+        in_sql = summarize_duckdb(base)
+        sql_s = time.perf_counter() - started
+        assert in_sql.entries == args.n
+        same = in_sql.model_dump(exclude={"sessions"}) == summary.model_dump(exclude={"sessions"})
+        print(
+            f"summarize:    {args.n:,} entries in {sql_s:.2f}s ="
+            f" {args.n / sql_s:,.0f} entries/s (duckdb engine; same report: {same})"
         )
     return 0
 
