@@ -7,14 +7,14 @@ corrupt or not ours (skipped, counted and logged, never raised).
 
 from __future__ import annotations
 
+import bisect
 import errno
 import gzip
-import heapq
 import itertools
 import logging
 import os
 import zlib
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,49 +107,69 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line number, line)``; a last line without its newline is yielded too
-    (it fails to parse if torn, and is counted)."""
+def _line_batches(path: Path) -> Iterator[tuple[int, list[bytes]]]:
+    """Yield ``(number of the first line, lines)`` per chunk read; a last line without
+    its newline is yielded too (it fails to parse if torn, and is counted)."""
     rest = b""
-    number = 0
+    number = 1
     try:
         for chunk in _chunks(path):
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            for part in parts:
-                number += 1
-                yield number, part
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield number, lines
+            number += len(lines)
     except FileNotFoundError:
         logger.info("%s disappeared while reading (compressed or deleted)", path.name)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a truncated .gz
         logger.warning("%s: stopped at a damaged gzip stream (%s)", path.name, exc)
     if rest:
-        yield number + 1, rest
+        yield number, [rest]
+
+
+def _parse_batches(path: Path, stats: ReadStats) -> Iterator[list[MetricEntry]]:
+    """Parsed entries, one list per chunk read: no per-line generator hop."""
+    parse = MetricEntry.model_validate_json
+    for first, lines in _line_batches(path):
+        entries: list[MetricEntry] = []
+        append = entries.append
+        for offset, line in enumerate(lines):
+            if not line:
+                continue
+            try:
+                append(parse(line))
+            except ValidationError:
+                stats.bad_lines += 1
+                logger.warning(
+                    "%s:%d: skipped a line that is not a valid entry", path.name, first + offset
+                )
+        yield entries
 
 
 def _parse(path: Path, stats: ReadStats) -> Iterator[MetricEntry]:
-    parse = MetricEntry.model_validate_json
-    for number, line in _lines(path):
-        if not line:
-            continue
-        try:
-            yield parse(line)
-        except ValidationError:
-            stats.bad_lines += 1
-            logger.warning("%s:%d: skipped a line that is not a valid entry", path.name, number)
+    for batch in _parse_batches(path, stats):
+        yield from batch
 
 
-def _in_order(entries: Iterator[MetricEntry]) -> Iterator[MetricEntry]:
-    """Sort a nearly sorted stream within a bounded window."""
-    window: list[tuple[datetime, int, MetricEntry]] = []
-    push, pushpop = heapq.heappush, heapq.heappushpop
-    for n, e in enumerate(entries):
-        if len(window) < REORDER_WINDOW:
-            push(window, (e.timestamp, n, e))
-        else:
-            yield pushpop(window, (e.timestamp, n, e))[2]
-    while window:
-        yield heapq.heappop(window)[2]
+def _timestamp(e: MetricEntry) -> datetime:
+    return e.timestamp
+
+
+def _in_order(batches: Iterator[list[MetricEntry]]) -> Iterator[list[MetricEntry]]:
+    """Sort a nearly sorted stream of batches within a bounded window.
+
+    The last ``REORDER_WINDOW`` entries of each sorted batch are held back and sorted
+    with the next batch, so an entry may arrive up to that many places late. Sorting
+    nearly sorted data is close to linear, and costs nothing per entry in Python.
+    """
+    held: list[MetricEntry] = []
+    for batch in batches:
+        held.extend(batch)
+        held.sort(key=_timestamp)
+        if len(held) > REORDER_WINDOW:
+            ready, held = held[:-REORDER_WINDOW], held[-REORDER_WINDOW:]
+            yield ready
+    if held:
+        yield held
 
 
 class _Filter:
@@ -216,35 +236,76 @@ def iter_entries(
     directory = resolve_metrics_dir(base_path)
     files = _select(_named_files(directory, prefix), since, until, stats)
 
-    def stream(path: Path) -> Iterator[MetricEntry]:
+    def stream(path: Path) -> Iterator[list[MetricEntry]]:
         stats.files += 1
-        parsed = _parse(path, stats)
-        return _in_order(filter(keep, parsed) if keep.active else parsed)
+        batches = _parse_batches(path, stats)
+        if keep.active:
+            batches = ([e for e in batch if keep(e)] for batch in batches)
+        return _in_order(batches)
 
-    # pending: files not yet opened, by the earliest time an entry of theirs may have.
+    for batch in _merge(files, stream):
+        stats.entries += len(batch)
+        yield from batch
+
+
+class _Run:
+    """One open file: its current sorted batch, and where reading got to in it."""
+
+    __slots__ = ("batch", "batches", "position")
+
+    def __init__(self, batches: Iterator[list[MetricEntry]]) -> None:
+        self.batches = batches
+        self.batch: list[MetricEntry] = []
+        self.position = 0
+
+    def ready(self) -> bool:
+        """Make sure an unread entry is at hand; ``False`` once the file is done."""
+        while self.position >= len(self.batch):
+            following = next(self.batches, None)
+            if following is None:
+                return False
+            self.batch, self.position = following, 0
+        return True
+
+
+def _merge(
+    files: list[tuple[FileName, Path]],
+    open_file: Callable[[Path], Iterator[list[MetricEntry]]],
+) -> Iterator[list[MetricEntry]]:
+    """A k-way merge that works a batch at a time.
+
+    Every open file holds a sorted batch. Everything up to the earliest "last entry of
+    a batch" (and before the next unopened file may start) is final: it is taken from
+    every file at once and sorted together, which merges the sorted runs in C rather
+    than one entry at a time in Python. A file is opened only when the merge reaches
+    its creation time (less ``SLACK``).
+    """
     pending = sorted(((info.created - SLACK, n, path) for n, (info, path) in enumerate(files)))
     pending.reverse()
-    heap: list[tuple[datetime, int, MetricEntry, Iterator[MetricEntry]]] = []
-    order = 0
-    while heap or pending:
-        while pending and (not heap or pending[-1][0] <= heap[0][0]):
-            _, _, path = pending.pop()
-            it = stream(path)
-            first = next(it, None)
-            if first is not None:
-                heapq.heappush(heap, (first.timestamp, order, first, it))
-                order += 1
-        if not heap:
+    runs: list[_Run] = []
+    while runs or pending:
+        if not runs:
+            runs.append(_Run(open_file(pending.pop()[2])))
+        runs = [run for run in runs if run.ready()]
+        if not runs:
             continue
-        _, _, e, it = heap[0]
-        stats.entries += 1
-        yield e
-        following = next(it, None)
-        if following is None:
-            heapq.heappop(heap)
-        else:
-            heapq.heapreplace(heap, (following.timestamp, order, following, it))
-            order += 1
+        frontier = min(run.batch[-1].timestamp for run in runs)
+        if pending and pending[-1][0] <= frontier:
+            runs.append(_Run(open_file(pending.pop()[2])))
+            continue  # it may hold earlier entries: look again
+        if len(runs) == 1:
+            run = runs[0]
+            taken = run.batch[run.position :]
+            run.position = len(run.batch)
+            yield taken
+            continue
+        merged: list[MetricEntry] = []
+        for run in runs:
+            end = bisect.bisect_right(run.batch, frontier, lo=run.position, key=_timestamp)
+            merged.extend(run.batch[run.position : end])
+            run.position = end
+        merged.sort(key=_timestamp)
+        yield merged
 
 
 def _select(
