@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from ._models import MetricType
-from ._reader import ReadStats, _named_files, _select, resolve_metrics_dir
+from ._reader import ReadStats, _Filter, _named_files, _select, resolve_metrics_dir
 from ._summary import ErrorStats, ModelTokens, SessionStats, Summary, ToolStats
 
 __all__ = ["summarize_duckdb"]
@@ -74,9 +74,7 @@ def summarize_duckdb(
         raise ModuleNotFoundError(
             "the duckdb engine needs DuckDB: pip install 'analytics[duckdb]'"
         ) from exc
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    _Filter(since, until, types, session_id, user_id)  # the same argument checks
     directory = resolve_metrics_dir(base_path)
     files = [
         str(path) for _, path in _select(_named_files(directory, prefix), since, until, ReadStats())

@@ -599,9 +599,17 @@ class JSONLWriter:
                 self._wake.clear()
                 now = time.monotonic()
             self._retry_compressions(now)
-            if self._flush_due(now):
-                await self._flush_once(now)
-            await self._maintain(now)
+            try:
+                if self._flush_due(now):
+                    await self._flush_once(now)
+                await self._maintain(now)
+            except Exception as exc:  # a bug, not a disk fault: never wedge the writer
+                logger.exception("analytics flusher failed; entries are kept and retried")
+                await self._report_failure(OSError(f"unexpected error: {exc!r}"))
+                error = WriteError(f"could not write: {exc!r}", pending=self.pending)
+                error.__cause__ = exc
+                waiters, self._waiters = self._waiters, []
+                _settle(waiters, error)
             if self._stopping and not self._buffer and not self._waiters:
                 return
 
@@ -620,9 +628,12 @@ class JSONLWriter:
                 self._storage.write, batch, limiter=self._flush_limiter
             )
         except BaseException:
-            # Only a loop shutdown cancels the flusher: keep the batch countable.
+            # A loop shutdown, or a bug: keep the batch, and the callers waiting for it.
             self._buffer[:0] = batch
             self._inflight = []
+            self._oldest_at = self._inflight_since
+            self._inflight_since = None
+            self._waiters[:0] = waiters
             raise
         self._inflight = []
         batch_since, self._inflight_since = self._inflight_since, None

@@ -313,3 +313,29 @@ def test_real_partial_write_under_rlimit_fsize_rolls_back_and_lands_once(
     found = read_all(tmp_path / "metrics")
     assert [e.id for e in found] == report["ids"]
     assert len(our_files(tmp_path / "metrics")) == 1
+
+
+async def test_an_unexpected_error_in_the_flusher_does_not_wedge_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from analytics import _storage
+
+    real = _storage.Storage.write
+    calls = [0]
+
+    def buggy(self: _storage.Storage, lines: list[bytes]) -> _storage.WriteOutcome:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("a bug")
+        return real(self, lines)
+
+    monkeypatch.setattr(_storage.Storage, "write", buggy)
+    async with JSONLWriter(tmp_path, buffer_size=1000, flush_interval=60) as writer:
+        written = [entry(i) for i in range(3)]
+        await writer.write_batch(written)
+        with pytest.raises(WriteError, match="a bug"):
+            await writer.flush()
+        assert writer.pending == 3
+        await writer.flush()
+    assert any("flusher failed" in r.getMessage() for r in caplog.records)
+    assert [e.id for e in read_all(writer.metrics_dir)] == [e.id for e in written]
