@@ -6,6 +6,7 @@ a buffered, rotating, compressing ``JSONLWriter``.
 
 from ._asgi import RequestTimingMiddleware
 from ._config import WriterConfig
+from ._duckdb import summarize_duckdb
 from ._exceptions import (
     AnalyticsError,
     BufferFullError,
@@ -49,4 +50,5 @@ __all__ = [
     "iter_entries",
     "read_entries",
     "summarize",
+    "summarize_duckdb",
 ]
