@@ -6,7 +6,6 @@ fsync and unlink the library performs goes through a function defined here.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
@@ -248,8 +247,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_os_write(fd, view) :]
-
-
-def is_disk_error(exc: OSError) -> bool:
-    """Whether ``exc`` is the kind of failure that may pass (space, quota, I/O)."""
-    return exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EACCES}
