@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import os
 import random
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from pydantic import (
     Field,
     JsonValue,
     Strict,
+    ValidationError,
     field_validator,
 )
 from pydantic_core import PydanticSerializationError
@@ -158,4 +160,32 @@ class MetricEntry(BaseModel):
         Raises:
             pydantic.ValidationError: the line is not valid JSON or not a valid entry.
         """
-        return cls.model_validate_json(line)
+        entry = cls.model_validate_json(line)
+        # pydantic's JSON parser accepts NaN and Infinity tokens, and JsonValue lets
+        # them through; an entry built in Python could never hold one.
+        if (
+            (b"NaN" in line or b"Infinity" in line)
+            if isinstance(line, bytes)
+            else ("NaN" in line or "Infinity" in line)
+        ):
+            _reject_non_finite(entry)
+        return entry
+
+
+def _reject_non_finite(entry: MetricEntry) -> None:
+    """Raise pydantic's ValidationError if ``data`` or ``metadata`` holds NaN or ±inf."""
+
+    def walk(value: Any, loc: tuple[str | int, ...]) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError.from_exception_data(
+                "MetricEntry", [{"type": "finite_number", "loc": loc, "input": value}]
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*loc, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*loc, index))
+
+    walk(entry.data, ("data",))
+    walk(entry.metadata, ("metadata",))

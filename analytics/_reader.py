@@ -13,15 +13,17 @@ import gzip
 import itertools
 import logging
 import os
+import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
-from pydantic import ValidationError
+from pydantic_core import from_json
 
 from ._models import MetricEntry, MetricType
 from ._policy import FileName, parse_name
@@ -126,18 +128,73 @@ def _line_batches(path: Path) -> Iterator[tuple[int, list[bytes]]]:
         yield number, [rest]
 
 
-def _parse_batches(path: Path, stats: ReadStats) -> Iterator[list[MetricEntry]]:
-    """Parsed entries, one list per chunk read: no per-line generator hop."""
-    parse = MetricEntry.model_validate_json
+class Row:
+    """The fields a summary needs, read without building a ``MetricEntry``."""
+
+    __slots__ = ("data", "session_id", "timestamp", "type", "user_id")
+
+    def __init__(
+        self,
+        type: MetricType,
+        timestamp: datetime,
+        session_id: str | None,
+        user_id: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        self.type, self.timestamp = type, timestamp
+        self.session_id, self.user_id, self.data = session_id, user_id, data
+
+
+_TYPES = {t.value: t for t in MetricType}
+_KEYS = frozenset(MetricEntry.model_fields)
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _row(line: bytes) -> Row:
+    """Read a line as a :class:`Row`, accepting exactly what ``MetricEntry`` accepts.
+
+    Lines as this library writes them take a fast path (a plain JSON parse and a few
+    type checks); anything unusual is decided by ``MetricEntry`` itself.
+
+    Raises:
+        ValueError: the line is not a valid entry.
+    """
+    d = from_json(line, allow_inf_nan=False)
+    if type(d) is dict and d.keys() <= _KEYS:
+        kind, ts, ident = d.get("type"), d.get("timestamp"), d.get("id")
+        sid, uid = d.get("session_id"), d.get("user_id")
+        data, meta = d.get("data", {}), d.get("metadata", {})
+        if (
+            type(kind) is str
+            and kind in _TYPES
+            and type(ts) is str
+            and _TIMESTAMP.fullmatch(ts)
+            and type(ident) is str
+            and ident
+            and (sid is None or type(sid) is str)
+            and (uid is None or type(uid) is str)
+            and type(data) is dict
+            and type(meta) is dict
+        ):
+            moment = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(timezone.utc)
+            return Row(_TYPES[kind], moment, sid, uid, data)
+    entry = MetricEntry.model_validate(d)
+    return Row(entry.type, entry.timestamp, entry.session_id, entry.user_id, entry.data)
+
+
+def _parse_batches(
+    path: Path, stats: ReadStats, parse: Callable[[bytes], Any] = MetricEntry.from_json_line
+) -> Iterator[list[Any]]:
+    """Parsed lines, one list per chunk read: no per-line generator hop."""
     for first, lines in _line_batches(path):
-        entries: list[MetricEntry] = []
+        entries: list[Any] = []
         append = entries.append
         for offset, line in enumerate(lines):
             if not line:
                 continue
             try:
                 append(parse(line))
-            except ValidationError:
+            except ValueError:  # pydantic's ValidationError included
                 stats.bad_lines += 1
                 logger.warning(
                     "%s:%d: skipped a line that is not a valid entry", path.name, first + offset
@@ -231,6 +288,31 @@ def iter_entries(
         FileNotFoundError: the directory does not exist.
         ValueError: ``since`` or ``until`` is naive, or a type is unknown.
     """
+    return _iter(
+        base_path,
+        MetricEntry.from_json_line,
+        since=since,
+        until=until,
+        types=types,
+        session_id=session_id,
+        user_id=user_id,
+        prefix=prefix,
+        stats=stats,
+    )
+
+
+def _iter(
+    base_path: str | os.PathLike[str],
+    parse: Callable[[bytes], Any],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    types: Iterable[MetricType | str] | None,
+    session_id: str | None,
+    user_id: str | None,
+    prefix: str,
+    stats: ReadStats | None,
+) -> Generator[Any, None, None]:
     keep = _Filter(since, until, types, session_id, user_id)
     stats = stats if stats is not None else ReadStats()
     directory = resolve_metrics_dir(base_path)
@@ -238,7 +320,7 @@ def iter_entries(
 
     def stream(path: Path) -> Iterator[list[MetricEntry]]:
         stats.files += 1
-        batches = _parse_batches(path, stats)
+        batches = _parse_batches(path, stats, parse)
         if keep.active:
             batches = ([e for e in batch if keep(e)] for batch in batches)
         return _in_order(batches)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ._models import MetricEntry, MetricType
-from ._reader import ReadStats, iter_entries
+from ._reader import ReadStats, Row, _iter, _row
 
 __all__ = ["Quantiles", "Summary", "summarize", "summarize_entries"]
 
@@ -134,9 +134,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Summary:
+def summarize_entries(entries: Iterable[MetricEntry | Row], bad_lines: int = 0) -> Summary:
     """Summarize entries (in any order)."""
-    by_type: Counter[str] = Counter()
+    by_type: Counter[MetricType] = Counter()
     tool_calls: Counter[str] = Counter()
     tool_failures: Counter[str] = Counter()
     tool_durations: dict[str, Quantiles] = defaultdict(Quantiles)
@@ -147,7 +147,7 @@ def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Sum
     sessions: set[str] = set()
     errors: dict[str, ErrorStats] = {}
     models: dict[str, ModelTokens] = {}
-    hours: Counter[datetime] = Counter()
+    hours: Counter[int] = Counter()  # hours since the epoch
     first: datetime | None = None
     last: datetime | None = None
     count = 0
@@ -155,8 +155,8 @@ def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Sum
         count += 1
         first = e.timestamp if first is None or e.timestamp < first else first
         last = e.timestamp if last is None or e.timestamp > last else last
-        by_type[e.type.value] += 1
-        hours[e.timestamp.replace(minute=0, second=0, microsecond=0)] += 1
+        by_type[e.type] += 1
+        hours[int(e.timestamp.timestamp()) // 3600] += 1
         data = e.data
         if e.session_id is not None:
             sessions.add(e.session_id)
@@ -216,13 +216,14 @@ def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Sum
         bucket = "day"
     timeline: Counter[datetime] = Counter()
     for hour, n in hours.items():
-        timeline[hour.replace(hour=0) if bucket == "day" else hour] += n
+        start = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
+        timeline[start.replace(hour=0) if bucket == "day" else start] += n
     tokens_total = sum(session_tokens.values())
     return Summary(
         first=first,
         last=last,
         entries=count,
-        by_type=dict(sorted(by_type.items())),
+        by_type=dict(sorted((kind.value, n) for kind, n in by_type.items())),
         tools=tools,
         sessions=SessionStats(
             count=len(sessions),
@@ -260,8 +261,11 @@ def summarize(
         FileNotFoundError: the directory does not exist.
     """
     stats = ReadStats()
-    entries = iter_entries(
+    # Rows, not MetricEntry objects: the same lines are accepted and rejected, at a
+    # fraction of the cost (a summary needs five fields of each entry).
+    rows = _iter(
         base_path,
+        _row,
         since=since,
         until=until,
         types=types,
@@ -270,6 +274,6 @@ def summarize(
         prefix=prefix,
         stats=stats,
     )
-    summary = summarize_entries(entries)
+    summary = summarize_entries(rows)
     summary.bad_lines = stats.bad_lines
     return summary

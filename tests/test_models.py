@@ -203,3 +203,11 @@ class TestRoundTrip:
     @given(entries)
     def test_to_dict_is_the_json_of_the_line(self, e: MetricEntry) -> None:
         assert json.loads(e.to_json_line()) == e.to_dict()
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_line_with_a_non_finite_number_is_rejected_naming_the_path(token: bytes) -> None:
+    line = b'{"type": "tool_use", "data": {"n": [1, ' + token + b"]}}"
+    with pytest.raises(ValidationError) as info:
+        MetricEntry.from_json_line(line)
+    assert info.value.errors()[0]["loc"] == ("data", "n", 1)

@@ -451,3 +451,41 @@ def test_python_engine_streams_fast_enough_to_measure(tmp_path: Path) -> None:
     entries = [at(i * 0.001, data={"tool_name": "t", "success": True}) for i in range(2000)]
     write_file(tmp_path / "metrics", T0, os.getpid(), entries, compressed=True)
     assert sum(1 for _ in iter_entries(tmp_path)) == 2000
+
+
+def test_summaries_accept_and_reject_exactly_the_lines_entries_do(tmp_path: Path) -> None:
+    """summarize() reads rows on a fast path; it must agree with MetricEntry itself."""
+    good = [
+        at(i, session_id="s", data={"tool_name": "t", "duration_ms": 1.0 + i}) for i in range(3)
+    ]
+    unusual_but_valid = [
+        b'{"type": "tool_use", "timestamp": "2026-11-01T17:30:00+05:30", "data": {}}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:09Z", "id": "x"}',
+        b'{"type": "error_occurred", "timestamp": 1793534410, "id": "y"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:11+00:00", "id": "z"}',
+    ]
+    invalid = [
+        b'{"type": "nope", "timestamp": "2026-11-01T12:00:00+00:00", "id": "a"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "b", "x": 1}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "c",'
+        b' "data": {"n": NaN}}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "session_id": 5}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": ""}',
+        b"[1, 2]",
+    ]
+    lines = [e.to_json_line() for e in good] + [
+        line + b"\n" for line in unusual_but_valid + invalid
+    ]
+    (tmp_path / "metrics").mkdir()
+    name = format_name("metrics", int(T0.timestamp() * 1e9) - 10**9, 1, "abcdef01")
+    (tmp_path / "metrics" / name).write_bytes(b"".join(lines))
+    stats = ReadStats()
+    by_entries = summarize_entries(iter_entries(tmp_path, stats=stats))
+    by_entries.bad_lines = stats.bad_lines
+    fast = summarize(tmp_path)
+    assert stats.bad_lines == len(invalid)
+    assert fast.model_dump(exclude={"first", "last", "timeline"}) == by_entries.model_dump(
+        exclude={"first", "last", "timeline"}
+    )
+    assert fast.entries == len(good) + len(unusual_but_valid)
