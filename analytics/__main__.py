@@ -59,7 +59,10 @@ async def _session(metrics: MetricsWriter, number: int, until: float, rng: rando
     )
 
 
-async def _demo(directory: Path, seconds: float, sessions: int, max_file_size: int) -> int:
+async def _simulate(
+    directory: Path, seconds: float, sessions: int, max_file_size: int
+) -> tuple[JSONLWriter, int]:
+    """Run the simulated service; return the closed writer and how many sessions ran."""
     rng = random.Random(2026)
     until = time.monotonic() + seconds
     async with JSONLWriter(
@@ -67,8 +70,14 @@ async def _demo(directory: Path, seconds: float, sessions: int, max_file_size: i
     ) as writer:
         metrics = MetricsWriter(writer)
         await asyncio.gather(*(_session(metrics, n, until, rng) for n in range(sessions)))
+    return writer, sessions
+
+
+def _demo(directory: Path, seconds: float, sessions: int, max_file_size: int) -> int:
+    writer, sessions = asyncio.run(_simulate(directory, seconds, sessions, max_file_size))
+    # The loop is done: reading the files back here blocks nobody.
     stats = writer.stats()
-    scan = await asyncio.to_thread(scan_directory, writer.metrics_dir)
+    scan = scan_directory(writer.metrics_dir)
     files = sorted(p for p in writer.metrics_dir.iterdir() if p.is_file())
     compressed = [p for p in files if p.name.endswith(".jsonl.gz")]
     plain = [p for p in files if p.name.endswith(".jsonl")]
@@ -383,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             if args.seconds <= 0 or args.sessions <= 0:
                 parser.error("--seconds and --sessions must be positive")
-            return asyncio.run(_demo(args.dir, args.seconds, args.sessions, args.max_file_size))
+            return _demo(args.dir, args.seconds, args.sessions, args.max_file_size)
         handlers = {"report": _report, "export": _export, "files": _files, "tail": _tail}
         # A short-lived process that builds millions of small acyclic objects: the
         # cyclic collector would only walk them over and over (it costs a third of the
