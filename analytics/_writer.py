@@ -179,6 +179,10 @@ class JSONLWriter:
         Raises:
             ConfigError: neither ``base_path`` nor ``config.base_path`` is given.
         """
+        if not isinstance(config, WriterConfig) and isinstance(base_path, WriterConfig):
+            config, base_path = base_path, config  # from_config(base_path, config) reads well too
+        if not isinstance(config, WriterConfig):
+            raise TypeError(f"from_config() takes a WriterConfig, not {type(config).__name__}")
         path = base_path if base_path is not None else config.base_path
         if path is None:
             raise ConfigError(

@@ -284,6 +284,14 @@ class TestConfigSources:
             await writer.write(entry())
         assert len(read_all(writer.metrics_dir)) == 1
 
+    def test_from_config_accepts_the_path_first_too(self, tmp_path: Path) -> None:
+        config = WriterConfig(max_files=2)
+        writer = JSONLWriter.from_config(tmp_path, config)  # type: ignore[arg-type]
+        assert writer.metrics_dir == tmp_path / "metrics"
+        assert writer.config.max_files == 2
+        with pytest.raises(TypeError, match="WriterConfig"):
+            JSONLWriter.from_config({"max_files": 2})  # type: ignore[arg-type]
+
     def test_from_config_without_a_base_path_says_so(self) -> None:
         with pytest.raises(ConfigError, match="base_path"):
             JSONLWriter.from_config(WriterConfig())
