@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from ._models import MetricEntry, MetricType
+from ._models import MetricEntry, MetricType, build_entry
 from ._sinks import Sink
 
 __all__ = ["MetricsWriter", "Timing"]
@@ -157,14 +157,14 @@ class MetricsWriter:
         metadata: Mapping[str, JsonValue] | None = None,
     ) -> MetricEntry:
         # The one place entries are built: validated once here, serialized once by the
-        # writer. pydantic copies ``data`` and ``metadata`` while validating them, so
-        # no entry shares a dict with the caller or with another entry.
-        entry = MetricEntry(
-            type=type,
-            session_id=session_id,
-            user_id=user_id if user_id is not None else self._user_id,
-            data=data,
-            metadata={**self._metadata, **metadata} if metadata else self._metadata,
+        # writer. ``data`` was built for this entry; ``metadata`` is copied, so no
+        # entry shares a dict with the caller or with another entry.
+        entry = build_entry(
+            type,
+            session_id,
+            user_id if user_id is not None else self._user_id,
+            data,
+            {**self._metadata, **metadata} if metadata else self._metadata,
         )
         if self._single is not None:
             await self._single.write(entry)  # the common case, one await deep

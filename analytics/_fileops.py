@@ -226,14 +226,19 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
         # leave the thread's malloc arena fragmented and the process RSS high.
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
+        # Each system call here gives up the GIL, and getting it back can take a
+        # switch interval (5 ms) while the event loop is busy: so as few calls as
+        # possible. A short read is the end of a regular file, and the last chunk's
+        # output goes out in the same write as the gzip trailer.
         offset = 0
         while True:
             count = os.preadv(src_fd, [buffer], offset)
-            if not count:
-                break
             offset += count
-            _write_all(out, deflate.compress(view[:count]))
-        _write_all(out, deflate.flush())
+            compressed = deflate.compress(view[:count])
+            if count < CHUNK_SIZE:
+                _write_all(out, compressed + deflate.flush())
+                break
+            _write_all(out, compressed)
         if sync:
             fsync(out)
     except BaseException:

@@ -172,6 +172,77 @@ class MetricEntry(BaseModel):
         return entry
 
 
+_SCALARS = frozenset((str, int, bool, type(None)))
+_FIELDS_SET = frozenset(("type", "session_id", "user_id", "data", "metadata"))
+_new_object = object.__new__
+_set_slot = object.__setattr__
+
+
+def _plain(values: dict[Any, Any]) -> bool:
+    """Whether ``values`` holds only string keys and scalar JSON values (no NaN, no
+    infinity, no containers), checked by exact type: what pydantic would accept
+    unchanged, so validating it again could only cost time."""
+    for key, value in values.items():
+        kind = type(value)
+        if type(key) is not str:
+            return False
+        if kind in _SCALARS:
+            continue
+        if kind is not float or value - value != 0.0:  # NaN and +-inf give NaN
+            return False
+    return True
+
+
+def build_entry(
+    type: MetricType,
+    session_id: str | None,
+    user_id: str | None,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+) -> MetricEntry:
+    """Build an entry as ``MetricEntry(type=..., ...)`` would, validating it once.
+
+    The track_* methods build flat dicts of strings, numbers and booleans. Those are
+    checked here by exact type in a few hundred nanoseconds and the entry is assembled
+    directly, which is what pydantic's validator would produce for them (a test
+    compares the two on generated input). Anything else, nested values, subclasses,
+    bad values, goes through pydantic, which accepts or names the problem.
+
+    ``data`` is taken over (the caller built it for this entry); ``metadata`` is
+    copied.
+    """
+    if (
+        type.__class__ is MetricType
+        and (session_id is None or session_id.__class__ is str)
+        and (user_id is None or user_id.__class__ is str)
+        and data.__class__ is dict
+        and metadata.__class__ is dict
+        and _plain(data)
+        and _plain(metadata)
+    ):
+        entry = _new_object(MetricEntry)
+        _set_slot(
+            entry,
+            "__dict__",
+            {
+                "id": _new_id(),
+                "timestamp": datetime.now(timezone.utc),
+                "type": type,
+                "session_id": session_id,
+                "user_id": user_id,
+                "data": data,
+                "metadata": dict(metadata),
+            },
+        )
+        _set_slot(entry, "__pydantic_fields_set__", set(_FIELDS_SET))
+        _set_slot(entry, "__pydantic_extra__", None)
+        _set_slot(entry, "__pydantic_private__", None)
+        return entry
+    return MetricEntry(
+        type=type, session_id=session_id, user_id=user_id, data=data, metadata=metadata
+    )
+
+
 def _reject_non_finite(entry: MetricEntry) -> None:
     """Raise pydantic's ValidationError if ``data`` or ``metadata`` holds NaN or ±inf."""
 

@@ -88,6 +88,7 @@ class Storage:
             int(config.rotate_interval * 1e9) if config.rotate_interval is not None else None
         )
         self.files = 0  # our files in the directory, at the last scan
+        self._gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
         self.files_bytes = 0  # their total size, at the last scan (the active file's
         # growth since is added by the caller)
 
@@ -354,16 +355,23 @@ class Storage:
         Raises:
             OSError: the compression failed; the source is left as it was.
         """
-        fd = job.fd if job.fd is not None else ops.try_lock_path(job.path, write=True)
+        fresh = job.fd is not None
+        fd = job.fd if fresh else ops.try_lock_path(job.path, write=True)
         job.fd = None
         if fd is None:
             return False
         try:
-            if not ops.same_file(job.path, fd):
-                return False  # removed meanwhile (retention in another process)
-            ops.repair_torn_tail(fd, job.path)
             final = job.path.with_name(job.path.name + ".gz")
-            if not final.exists():
+            if fresh:
+                # Just rotated, and locked by us ever since: it ends with a whole
+                # line and has no .gz yet. Only a deletion by hand is possible.
+                if ops.is_unlinked(fd):
+                    return False
+            elif not ops.same_file(job.path, fd):
+                return False  # removed meanwhile (retention in another process)
+            else:
+                ops.repair_torn_tail(fd, job.path)
+            if fresh or not final.exists():
                 tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
                 ops.compress_to(fd, tmp, self.config.compress_level, sync=self._sync)
                 ops.link_no_replace(tmp, final)
@@ -373,6 +381,18 @@ class Storage:
             return True
         finally:
             os.close(fd)
+
+    def compress_and_retain(self, job: CompressJob) -> tuple[bool, int]:
+        """:meth:`compress`, then retention, in one trip to a worker thread.
+
+        Returns:
+            whether the file was compressed, and how many files retention deleted.
+
+        Raises:
+            OSError: the compression failed (retention did not run).
+        """
+        done = self.compress(job)
+        return done, self._retention_quietly()
 
     def enforce_retention(self) -> int:
         """Delete our oldest files until at most ``max_files`` remain.
@@ -422,13 +442,25 @@ class Storage:
                     os.close(fd)
 
     def _scan(self) -> None:
-        """Count our files and their bytes, for ``stats()``."""
+        """Count our files and their bytes, for ``stats()``.
+
+        Runs after every rotation, so it must not cost a ``stat`` per file: a ``.gz``
+        file never changes once it has its name, so its size is remembered. Only the
+        uncompressed files (few: ours, and other processes' active ones) are looked at
+        each time.
+        """
         count = total = 0
+        known, self._gz_sizes = self._gz_sizes, {}
         for info in self._our_files():
-            try:
-                total += (self.directory / info.name).stat().st_size
-            except FileNotFoundError:
-                continue
+            size = known.get(info.name) if info.compressed else None
+            if size is None:
+                try:
+                    size = (self.directory / info.name).stat().st_size
+                except FileNotFoundError:
+                    continue
+            if info.compressed:
+                self._gz_sizes[info.name] = size
+            total += size
             count += 1
         self.files, self.files_bytes = count, total - self.size
 

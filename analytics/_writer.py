@@ -732,8 +732,8 @@ class JSONLWriter:
 
     async def _compress(self, job: CompressJob) -> None:
         try:
-            done = await anyio.to_thread.run_sync(
-                self._storage.compress, job, limiter=self._compress_limiter
+            done, deleted = await anyio.to_thread.run_sync(
+                self._storage.compress_and_retain, job, limiter=self._compress_limiter
             )
         except OSError as exc:
             self._errors += 1
@@ -746,10 +746,7 @@ class JSONLWriter:
             Storage.release(job)
         if done:
             self._compressed += 1
-        deleted = await anyio.to_thread.run_sync(
-            self._storage.enforce_retention, limiter=self._compress_limiter
-        )
-        self._files_deleted += deleted  # not `+= await`: that reads the counter too early
+        self._files_deleted += deleted
 
     def _retry_compressions(self, now: float) -> None:
         for path, when in list(self._compress_retry.items()):

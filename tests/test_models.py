@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from analytics import MetricEntry, MetricType, SerializationError
+from analytics._models import build_entry
 
-from .strategies import entries
+from .strategies import entries, json_values, texts
 
 KEYS = {"id", "timestamp", "type", "session_id", "user_id", "data", "metadata"}
 
@@ -211,3 +213,62 @@ def test_a_line_with_a_non_finite_number_is_rejected_naming_the_path(token: byte
     with pytest.raises(ValidationError) as info:
         MetricEntry.from_json_line(line)
     assert info.value.errors()[0]["loc"] == ("data", "n", 1)
+
+
+# -- the fast builder used by MetricsWriter -------------------------------------------
+
+_odd_values = st.sampled_from(
+    [float("nan"), float("inf"), -float("inf"), b"bytes", {1, 2}, (1, 2), object(), 1 + 2j]
+)
+
+
+class _Text(str):
+    pass
+
+
+_anything = json_values | _odd_values | st.builds(_Text, texts)
+_anything_objects = st.dictionaries(texts | st.integers() | st.binary(max_size=3), _anything)
+
+
+@given(
+    type=st.sampled_from(list(MetricType)),
+    session_id=st.none() | texts | st.integers() | st.builds(_Text, texts),
+    user_id=st.none() | texts | st.binary(max_size=3),
+    data=_anything_objects,
+    metadata=_anything_objects,
+)
+def test_build_entry_accepts_and_rejects_exactly_what_the_model_does(
+    type: MetricType, session_id: Any, user_id: Any, data: Any, metadata: Any
+) -> None:
+    try:
+        expected = MetricEntry(
+            type=type, session_id=session_id, user_id=user_id, data=data, metadata=metadata
+        )
+    except ValidationError as exc:
+        expected_errors = exc.errors()
+    else:
+        expected_errors = None
+    if expected_errors is not None:
+        with pytest.raises(ValidationError) as raised:
+            build_entry(type, session_id, user_id, dict(data), metadata)
+        assert raised.value.errors() == expected_errors
+        return
+    got = build_entry(type, session_id, user_id, dict(data), metadata)
+    same = expected.model_copy(update={"id": got.id, "timestamp": got.timestamp})
+    assert got == same
+    assert got.model_fields_set == expected.model_fields_set
+    assert got.to_json_line() == same.to_json_line()
+    assert MetricEntry.from_json_line(got.to_json_line()) == got
+    assert got.metadata is not metadata  # copied: no entry shares the caller's dict
+
+
+def test_build_entry_takes_the_fast_path_for_flat_values_and_stays_a_full_model() -> None:
+    data = {"tool_name": "grep", "success": True, "duration_ms": 1.5, "count": 3, "x": None}
+    entry = build_entry(MetricType.TOOL_USE, "s1", None, data, {})
+    assert entry.data is data  # built directly, not copied by a validator
+    assert uuid.UUID(entry.id).version == 4
+    assert entry.timestamp.tzinfo is timezone.utc
+    with pytest.raises(ValidationError):  # assignment is still validated
+        entry.session_id = 5  # type: ignore[assignment]
+    with pytest.raises(ValidationError, match="finite"):
+        build_entry(MetricType.TOOL_USE, "s1", None, {"d": float("nan")}, {})
