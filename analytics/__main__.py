@@ -20,7 +20,6 @@ from ._config import parse_size
 from ._facade import MetricsWriter
 from ._models import MetricEntry, MetricType
 from ._reader import (
-    ReadStats,
     data_files,
     iter_entries,
     resolve_metrics_dir,
@@ -28,7 +27,7 @@ from ._reader import (
     scan_file,
 )
 from ._report import FORMATS, render
-from ._summary import summarize_entries
+from ._summary import summarize
 from ._writer import JSONLWriter
 
 _TOOLS = ("read_file", "grep", "edit", "bash", "web_search", "list_dir")
@@ -196,17 +195,29 @@ def _build_parser() -> argparse.ArgumentParser:
 class _Progress:
     """Counts entries on stderr, only when stderr is a terminal."""
 
+    EVERY = 50_000
+
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
         self.count = 0
+        self._shown = 0
 
     def tick(self, entries: Iterable[MetricEntry]) -> Iterator[MetricEntry]:
         for e in entries:
             self.count += 1
-            if self.enabled and self.count % 50_000 == 0:
-                print(f"\r{self.count:,} entries read", end="", file=sys.stderr, flush=True)
+            if self.count % self.EVERY == 0:
+                self.show(self.count)
             yield e
-        if self.enabled and self.count >= 50_000:
+        self.done()
+
+    def show(self, count: int) -> None:
+        self.count = count
+        if self.enabled and count - self._shown >= self.EVERY:
+            self._shown = count
+            print(f"\r{count:,} entries read", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self._shown:
             print(file=sys.stderr)
 
 
@@ -219,12 +230,9 @@ def _report(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as exc:
             raise _CliError(str(exc)) from None
     else:
-        stats = ReadStats()
         progress = _Progress()
-        summary = summarize_entries(
-            progress.tick(iter_entries(args.dir, stats=stats, **_filters(args)))
-        )
-        summary.bad_lines = stats.bad_lines
+        summary = summarize(args.dir, progress=progress.show, **_filters(args))
+        progress.done()
     if summary.entries == 0:
         raise _CliError(f"no entries found in {args.dir}")
     text = render(summary, args.format)

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from pydantic_core import from_json
 
 from ._models import MetricEntry, MetricType
-from ._reader import ReadStats, Row, _iter, _row
+from ._reader import (
+    ReadStats,
+    _Filter,
+    _line_batches,
+    _named_files,
+    _select,
+    hour_of,
+    plain_fields,
+    resolve_metrics_dir,
+)
 
 __all__ = ["Quantiles", "Summary", "summarize", "summarize_entries"]
+
+logger = logging.getLogger("analytics")
 
 EXACT_LIMIT = 100_000
 """Up to this many values per series, percentiles are exact; beyond, they come from a
@@ -43,11 +56,13 @@ class Quantiles:
 
     def add(self, value: float) -> None:
         self.count += 1
-        self.maximum = max(self.maximum, value)
-        if self.values is not None:
-            self.values.append(value)
-            if len(self.values) > self.exact_limit:
-                for v in self.values:
+        if value > self.maximum:
+            self.maximum = value
+        values = self.values
+        if values is not None:
+            values.append(value)
+            if self.count > self.exact_limit:
+                for v in values:
                     self._bucket(v)
                 self.values = None
         else:
@@ -134,112 +149,181 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def summarize_entries(entries: Iterable[MetricEntry | Row], bad_lines: int = 0) -> Summary:
-    """Summarize entries (in any order)."""
-    by_type: Counter[MetricType] = Counter()
-    tool_calls: Counter[str] = Counter()
-    tool_failures: Counter[str] = Counter()
-    tool_durations: dict[str, Quantiles] = defaultdict(Quantiles)
-    session_start: dict[str, datetime] = {}
-    session_end: dict[str, datetime] = {}
-    session_reported: dict[str, float] = {}
-    session_tokens: Counter[str] = Counter()
-    sessions: set[str] = set()
-    errors: dict[str, ErrorStats] = {}
-    models: dict[str, ModelTokens] = {}
-    hours: Counter[int] = Counter()  # hours since the epoch
-    first: datetime | None = None
-    last: datetime | None = None
-    count = 0
-    for e in entries:
-        count += 1
-        first = e.timestamp if first is None or e.timestamp < first else first
-        last = e.timestamp if last is None or e.timestamp > last else last
-        by_type[e.type] += 1
-        hours[int(e.timestamp.timestamp()) // 3600] += 1
-        data = e.data
-        if e.session_id is not None:
-            sessions.add(e.session_id)
-        if e.type is MetricType.TOOL_USE:
-            name = str(data.get("tool_name", "?"))
-            tool_calls[name] += 1
+class _Totals:
+    """Everything a :class:`Summary` is computed from, added one entry at a time.
+
+    Nothing here depends on the order entries arrive in (the earliest error message,
+    the first session start, the last session end are chosen by timestamp), so files
+    can be summarized one after another without merging them.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.by_type: dict[str, int] = {}
+        self.hours: dict[str, int] = {}  # "YYYY-MM-DDTHH" (UTC) -> entries
+        self.tool_calls: dict[str, int] = {}
+        self.tool_failures: dict[str, int] = {}
+        self.tool_durations: dict[str, Quantiles] = {}
+        self.sessions: set[str] = set()
+        self.session_start: dict[str, datetime] = {}
+        self.session_end: dict[str, datetime] = {}
+        self.session_reported: dict[str, tuple[datetime, float]] = {}
+        self.session_tokens: dict[str, int] = {}
+        self.errors: dict[str, list[Any]] = {}  # kind -> [count, first seen, example]
+        self.models: dict[str, ModelTokens] = {}
+
+    def add(
+        self,
+        kind: str,
+        moment: datetime,
+        hour: str,
+        session_id: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        """Count one entry. ``moment`` is in UTC; ``hour`` is its first 13 characters
+        in ISO form."""
+        self.count += 1
+        first = self.first
+        if first is None:
+            self.first = self.last = moment
+        elif moment < first:
+            self.first = moment
+        elif moment > self.last:  # type: ignore[operator]
+            self.last = moment
+        by_type = self.by_type
+        by_type[kind] = by_type.get(kind, 0) + 1
+        hours = self.hours
+        hours[hour] = hours.get(hour, 0) + 1
+        if session_id is not None:
+            self.sessions.add(session_id)
+        if kind == "tool_use":
+            name = data.get("tool_name", "?")
+            if type(name) is not str:
+                name = str(name)
+            calls = self.tool_calls
+            calls[name] = calls.get(name, 0) + 1
             if data.get("success") is False:
-                tool_failures[name] += 1
-            duration = _number(data.get("duration_ms"))
-            if duration is not None:
-                tool_durations[name].add(duration)
-        elif e.type is MetricType.SESSION_START and e.session_id is not None:
-            session_start.setdefault(e.session_id, e.timestamp)
-        elif e.type is MetricType.SESSION_END and e.session_id is not None:
-            session_end[e.session_id] = e.timestamp
-            reported = _number(data.get("duration_seconds"))
-            if reported is not None:
-                session_reported[e.session_id] = reported
-        elif e.type is MetricType.ERROR_OCCURRED:
-            kind = str(data.get("error_type", "?"))
-            stats = errors.setdefault(kind, ErrorStats(example=str(data.get("error_message", ""))))
-            stats.count += 1
-        elif e.type is MetricType.TOKEN_USAGE:
-            model = models.setdefault(str(data.get("model", "?")), ModelTokens())
+                failures = self.tool_failures
+                failures[name] = failures.get(name, 0) + 1
+            duration = data.get("duration_ms")
+            if duration is not None and (type(duration) is float or type(duration) is int):
+                series = self.tool_durations.get(name)
+                if series is None:
+                    series = self.tool_durations[name] = Quantiles()
+                series.add(float(duration))
+        elif kind == "session_start":
+            if session_id is not None:
+                known = self.session_start.get(session_id)
+                if known is None or moment < known:
+                    self.session_start[session_id] = moment
+        elif kind == "session_end":
+            if session_id is not None:
+                known = self.session_end.get(session_id)
+                if known is None or moment >= known:
+                    self.session_end[session_id] = moment
+                reported = _number(data.get("duration_seconds"))
+                if reported is not None:
+                    latest = self.session_reported.get(session_id)
+                    if latest is None or moment >= latest[0]:
+                        self.session_reported[session_id] = (moment, reported)
+        elif kind == "error_occurred":
+            error = str(data.get("error_type", "?"))
+            seen = self.errors.get(error)
+            if seen is None:
+                self.errors[error] = [1, moment, str(data.get("error_message", ""))]
+            else:
+                seen[0] += 1
+                if moment < seen[1]:
+                    seen[1], seen[2] = moment, str(data.get("error_message", ""))
+        elif kind == "token_usage":
+            model_name = str(data.get("model", "?"))
+            model = self.models.get(model_name)
+            if model is None:
+                model = self.models[model_name] = ModelTokens()
             tokens_in = int(_number(data.get("input_tokens")) or 0)
             tokens_out = int(_number(data.get("output_tokens")) or 0)
             model.calls += 1
             model.input_tokens += tokens_in
             model.output_tokens += tokens_out
             model.total_tokens += tokens_in + tokens_out
-            if e.session_id is not None:
-                session_tokens[e.session_id] += tokens_in + tokens_out
+            if session_id is not None:
+                tokens = self.session_tokens
+                tokens[session_id] = tokens.get(session_id, 0) + tokens_in + tokens_out
 
-    durations = Quantiles()
-    for sid in sessions:
-        if sid in session_reported:
-            durations.add(session_reported[sid])
-        elif sid in session_start and sid in session_end:
-            durations.add((session_end[sid] - session_start[sid]).total_seconds())
-    tools = {}
-    exact = durations.exact
-    for name in sorted(tool_calls):
-        q = tool_durations.get(name, Quantiles())
-        exact = exact and q.exact
-        calls = tool_calls[name]
-        tools[name] = ToolStats(
-            calls=calls,
-            failures=tool_failures[name],
-            success_rate=(calls - tool_failures[name]) / calls,
-            duration_ms_p50=q.quantile(0.50),
-            duration_ms_p95=q.quantile(0.95),
-            duration_ms_p99=q.quantile(0.99),
-            duration_ms_max=q.maximum if q.count else None,
+    def add_entry(self, e: MetricEntry) -> None:
+        moment = e.timestamp.astimezone(timezone.utc)
+        self.add(e.type.value, moment, hour_of(moment), e.session_id, e.data)
+
+    def summary(self, bad_lines: int = 0) -> Summary:
+        durations = Quantiles()
+        for sid in self.sessions:
+            if sid in self.session_reported:
+                durations.add(self.session_reported[sid][1])
+            elif sid in self.session_start and sid in self.session_end:
+                elapsed = self.session_end[sid] - self.session_start[sid]
+                durations.add(elapsed.total_seconds())
+        tools = {}
+        exact = durations.exact
+        for name in sorted(self.tool_calls):
+            q = self.tool_durations.get(name, Quantiles())
+            exact = exact and q.exact
+            calls = self.tool_calls[name]
+            failures = self.tool_failures.get(name, 0)
+            tools[name] = ToolStats(
+                calls=calls,
+                failures=failures,
+                success_rate=(calls - failures) / calls,
+                duration_ms_p50=q.quantile(0.50),
+                duration_ms_p95=q.quantile(0.95),
+                duration_ms_p99=q.quantile(0.99),
+                duration_ms_max=q.maximum if q.count else None,
+            )
+        first, last = self.first, self.last
+        bucket: Literal["hour", "day"] = "hour"
+        if first is not None and last is not None and last - first > timedelta(days=3):
+            bucket = "day"
+        timeline: Counter[str] = Counter()
+        for hour, n in self.hours.items():
+            timeline[hour[:10] + "T00" if bucket == "day" else hour] += n
+        tokens_total = sum(self.session_tokens.values())
+        sessions = len(self.sessions)
+        errors = sorted(self.errors.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+        return Summary(
+            first=first,
+            last=last,
+            entries=self.count,
+            by_type=dict(sorted(self.by_type.items())),
+            tools=tools,
+            sessions=SessionStats(
+                count=sessions,
+                duration_s_p50=durations.quantile(0.5),
+                duration_s_max=durations.maximum if durations.count else None,
+                duration_s_mean=(
+                    sum(durations.values) / durations.count if durations.values else None
+                ),
+                tokens_total=tokens_total,
+                tokens_per_session_mean=tokens_total / sessions if sessions else None,
+            ),
+            errors={
+                kind: ErrorStats(count=count, example=example)
+                for kind, (count, _, example) in errors
+            },
+            tokens_by_model=dict(sorted(self.models.items())),
+            bucket=bucket,
+            timeline={f"{key}:00:00+00:00": n for key, n in sorted(timeline.items())},
+            bad_lines=bad_lines,
+            percentiles_exact=exact,
         )
-    bucket: Literal["hour", "day"] = "hour"
-    if first is not None and last is not None and last - first > timedelta(days=3):
-        bucket = "day"
-    timeline: Counter[datetime] = Counter()
-    for hour, n in hours.items():
-        start = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
-        timeline[start.replace(hour=0) if bucket == "day" else start] += n
-    tokens_total = sum(session_tokens.values())
-    return Summary(
-        first=first,
-        last=last,
-        entries=count,
-        by_type=dict(sorted((kind.value, n) for kind, n in by_type.items())),
-        tools=tools,
-        sessions=SessionStats(
-            count=len(sessions),
-            duration_s_p50=durations.quantile(0.5),
-            duration_s_max=durations.maximum if durations.count else None,
-            duration_s_mean=(sum(durations.values) / durations.count if durations.values else None),
-            tokens_total=tokens_total,
-            tokens_per_session_mean=tokens_total / len(sessions) if sessions else None,
-        ),
-        errors=dict(sorted(errors.items(), key=lambda kv: -kv[1].count)),
-        tokens_by_model=dict(sorted(models.items())),
-        bucket=bucket,
-        timeline={k.astimezone(timezone.utc).isoformat(): v for k, v in sorted(timeline.items())},
-        bad_lines=bad_lines,
-        percentiles_exact=exact,
-    )
+
+
+def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Summary:
+    """Summarize entries (in any order)."""
+    totals = _Totals()
+    for e in entries:
+        totals.add_entry(e)
+    return totals.summary(bad_lines)
 
 
 def summarize(
@@ -251,29 +335,67 @@ def summarize(
     session_id: str | None = None,
     user_id: str | None = None,
     prefix: str = "metrics",
+    stats: ReadStats | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Read every matching entry under ``base_path`` (streaming) and summarize it.
 
-    Percentiles are exact up to ``EXACT_LIMIT`` values per series and within 1%
-    (relative) beyond.
+    A summary does not depend on the order of entries, so files are read one after
+    another, without the merge :func:`iter_entries` does; memory holds one chunk of
+    one file at a time, plus the summary's own tables. Percentiles are exact up to
+    ``EXACT_LIMIT`` values per series and within 1% (relative) beyond.
+
+    Args:
+        stats: filled in as reading goes (files, skipped files, entries, bad lines).
+        progress: called with the number of entries read so far, after each chunk.
 
     Raises:
         FileNotFoundError: the directory does not exist.
+        ValueError: ``since`` or ``until`` is naive, or a type is unknown.
     """
-    stats = ReadStats()
-    # Rows, not MetricEntry objects: the same lines are accepted and rejected, at a
-    # fraction of the cost (a summary needs five fields of each entry).
-    rows = _iter(
-        base_path,
-        _row,
-        since=since,
-        until=until,
-        types=types,
-        session_id=session_id,
-        user_id=user_id,
-        prefix=prefix,
-        stats=stats,
-    )
-    summary = summarize_entries(rows)
-    summary.bad_lines = stats.bad_lines
-    return summary
+    keep = _Filter(since, until, types, session_id, user_id)
+    stats = stats if stats is not None else ReadStats()
+    directory = resolve_metrics_dir(base_path)
+    totals = _Totals()
+    for _, path in _select(_named_files(directory, prefix), since, until, stats):
+        stats.files += 1
+        for first_number, lines in _line_batches(path):
+            _add_lines(totals, keep, lines, path.name, first_number, stats)
+            if progress is not None:
+                progress(totals.count)
+    stats.entries = totals.count
+    return totals.summary(stats.bad_lines)
+
+
+def _add_lines(
+    totals: _Totals, keep: _Filter, lines: list[bytes], name: str, first: int, stats: ReadStats
+) -> None:
+    """Parse and count a chunk's lines, accepting exactly what ``MetricEntry`` accepts,
+    without building one for lines as this library writes them. This loop is the
+    Python engine's speed: keep it flat."""
+    add = totals.add
+    filtering = keep.active
+    for offset, line in enumerate(lines):
+        if not line:
+            continue
+        try:
+            d = from_json(line, allow_inf_nan=False)
+            fields = plain_fields(d)
+            if fields is None:
+                entry = MetricEntry.model_validate(d)
+                kind, moment, sid, uid = (
+                    entry.type.value,
+                    entry.timestamp,
+                    entry.session_id,
+                    entry.user_id,
+                )
+                hour, data = hour_of(moment), entry.data
+            else:
+                kind, moment, hour, _, sid, uid, data, _ = fields
+        except ValueError:  # pydantic's ValidationError included
+            stats.bad_lines += 1
+            logger.warning("%s:%d: skipped a line that is not a valid entry", name, first + offset)
+            continue
+        if filtering and not keep.matches(kind, moment, sid, uid):
+            continue
+        add(kind, moment, hour, sid, data)

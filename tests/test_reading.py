@@ -463,9 +463,21 @@ def test_summaries_accept_and_reject_exactly_the_lines_entries_do(tmp_path: Path
         b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:09Z", "id": "x"}',
         b'{"type": "error_occurred", "timestamp": 1793534410, "id": "y"}',
         b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:11+00:00", "id": "z"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:00.123456+00:00", "id": "z"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01t12:00:00.123456+00:00", "id": "z"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00.123456-00:00", "id": "z"}',
     ]
     invalid = [
         b'{"type": "nope", "timestamp": "2026-11-01T12:00:00+00:00", "id": "a"}',
+        # Shaped like the writer's timestamps; datetime.fromisoformat takes the first
+        # two, MetricEntry none of them.
+        b'{"type": "tool_use", "timestamp": "2026-11-01X12:00:00.123456+00:00", "id": "a"}',
+        b'{"type": "tool_use", "timestamp": "2026-W44-1T12:00:00.123456+00:00", "id": "a"}',
+        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:60.123456+00:00", "id": "a"}',
+        b'{"type": "tool_use", "timestamp": "2026-02-30T12:00:00.123456+00:00", "id": "a"}',
+        "2026-11-01T12:00:00.12345\uff16+00:00".join(
+            ['{"type": "tool_use", "id": "a", "timestamp": "', '"}']
+        ).encode(),
         b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "b", "x": 1}',
         b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "c",'
         b' "data": {"n": NaN}}',
