@@ -12,8 +12,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from analytics import (
     JSONLWriter,
@@ -27,7 +31,10 @@ from analytics import (
 )
 from analytics.__main__ import main
 from analytics._policy import format_name
+from analytics._reader import entry_from_line
 from analytics._summary import Quantiles, summarize_entries
+
+from .strategies import entries
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -453,39 +460,42 @@ def test_python_engine_streams_fast_enough_to_measure(tmp_path: Path) -> None:
     assert sum(1 for _ in iter_entries(tmp_path)) == 2000
 
 
+UNUSUAL_BUT_VALID = [
+    b'{"type": "tool_use", "timestamp": "2026-11-01T17:30:00+05:30", "data": {}}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:09Z", "id": "x"}',
+    b'{"type": "error_occurred", "timestamp": 1793534410, "id": "y"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:11+00:00", "id": "z"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:00.123456+00:00", "id": "z"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01t12:00:00.123456+00:00", "id": "z"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00.123456-00:00", "id": "z"}',
+]
+INVALID = [
+    b'{"type": "nope", "timestamp": "2026-11-01T12:00:00+00:00", "id": "a"}',
+    # Shaped like the writer's timestamps; datetime.fromisoformat takes the first
+    # two, MetricEntry none of them.
+    b'{"type": "tool_use", "timestamp": "2026-11-01X12:00:00.123456+00:00", "id": "a"}',
+    b'{"type": "tool_use", "timestamp": "2026-W44-1T12:00:00.123456+00:00", "id": "a"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:60.123456+00:00", "id": "a"}',
+    b'{"type": "tool_use", "timestamp": "2026-02-30T12:00:00.123456+00:00", "id": "a"}',
+    "2026-11-01T12:00:00.12345\uff16+00:00".join(
+        ['{"type": "tool_use", "id": "a", "timestamp": "', '"}']
+    ).encode(),
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "b", "x": 1}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "c",'
+    b' "data": {"n": NaN}}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "session_id": 5}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00"}',
+    b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": ""}',
+    b"[1, 2]",
+]
+
+
 def test_summaries_accept_and_reject_exactly_the_lines_entries_do(tmp_path: Path) -> None:
     """summarize() reads rows on a fast path; it must agree with MetricEntry itself."""
     good = [
         at(i, session_id="s", data={"tool_name": "t", "duration_ms": 1.0 + i}) for i in range(3)
     ]
-    unusual_but_valid = [
-        b'{"type": "tool_use", "timestamp": "2026-11-01T17:30:00+05:30", "data": {}}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:09Z", "id": "x"}',
-        b'{"type": "error_occurred", "timestamp": 1793534410, "id": "y"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:11+00:00", "id": "z"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01 12:00:00.123456+00:00", "id": "z"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01t12:00:00.123456+00:00", "id": "z"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00.123456-00:00", "id": "z"}',
-    ]
-    invalid = [
-        b'{"type": "nope", "timestamp": "2026-11-01T12:00:00+00:00", "id": "a"}',
-        # Shaped like the writer's timestamps; datetime.fromisoformat takes the first
-        # two, MetricEntry none of them.
-        b'{"type": "tool_use", "timestamp": "2026-11-01X12:00:00.123456+00:00", "id": "a"}',
-        b'{"type": "tool_use", "timestamp": "2026-W44-1T12:00:00.123456+00:00", "id": "a"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:60.123456+00:00", "id": "a"}',
-        b'{"type": "tool_use", "timestamp": "2026-02-30T12:00:00.123456+00:00", "id": "a"}',
-        "2026-11-01T12:00:00.12345\uff16+00:00".join(
-            ['{"type": "tool_use", "id": "a", "timestamp": "', '"}']
-        ).encode(),
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "b", "x": 1}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": "c",'
-        b' "data": {"n": NaN}}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "session_id": 5}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00"}',
-        b'{"type": "tool_use", "timestamp": "2026-11-01T12:00:00+00:00", "id": ""}',
-        b"[1, 2]",
-    ]
+    unusual_but_valid, invalid = UNUSUAL_BUT_VALID, INVALID
     lines = [e.to_json_line() for e in good] + [
         line + b"\n" for line in unusual_but_valid + invalid
     ]
@@ -501,3 +511,103 @@ def test_summaries_accept_and_reject_exactly_the_lines_entries_do(tmp_path: Path
         exclude={"first", "last", "timeline"}
     )
     assert fast.entries == len(good) + len(unusual_but_valid)
+
+
+@pytest.mark.parametrize("line", UNUSUAL_BUT_VALID + INVALID)
+def test_the_reader_accepts_and_rejects_exactly_the_lines_entries_do(line: bytes) -> None:
+    """iter_entries builds entries on a fast path; it must agree with MetricEntry."""
+    try:
+        expected: MetricEntry | None = MetricEntry.from_json_line(line)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError, match=r"(?i)valid|json|expected|eof"):
+            entry_from_line(line)
+        return
+    got = entry_from_line(line)
+    if b'"id"' not in line:  # each parse draws a new random id
+        expected.id = got.id
+    assert got == expected
+
+
+@given(entries)
+def test_the_reader_builds_the_same_entry_as_the_model(entry: MetricEntry) -> None:
+    line = entry.to_json_line()
+    got = entry_from_line(line)
+    assert got == MetricEntry.from_json_line(line) == entry
+    assert got.model_fields_set == MetricEntry.from_json_line(line).model_fields_set
+    assert got.to_json_line() == line
+    with pytest.raises(ValidationError):  # a full model: assignment is validated
+        got.session_id = 5  # type: ignore[assignment]
+
+
+_kinds = st.sampled_from(
+    [
+        (MetricType.TOOL_USE, {"tool_name": "grep", "success": False, "duration_ms": 3.5}),
+        (MetricType.TOOL_USE, {"tool_name": "edit", "success": True, "duration_ms": 7}),
+        (MetricType.SESSION_START, {}),
+        (MetricType.SESSION_END, {}),
+        (MetricType.SESSION_END, {"duration_seconds": 12.5}),
+        (MetricType.ERROR_OCCURRED, {"error_type": "Timeout", "error_message": "m"}),
+        (MetricType.ERROR_OCCURRED, {"error_type": "KeyError", "error_message": "k"}),
+        (MetricType.TOKEN_USAGE, {"model": "m1", "input_tokens": 5, "output_tokens": 2}),
+    ]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 20_000), _kinds, st.sampled_from(["s1", "s2", None])),
+        min_size=1,
+        max_size=60,
+        unique_by=lambda event: event[0],
+    ),
+    files=st.integers(1, 4),
+    order=st.randoms(use_true_random=False),
+)
+def test_a_summary_does_not_depend_on_files_or_order(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[tuple[int, tuple[MetricType, dict[str, Any]], str | None]],
+    files: int,
+    order: Any,
+) -> None:
+    """summarize() reads files one by one, unmerged: the earliest error message, the
+    first start and last end of a session must still win, whatever the layout."""
+    entries = [
+        at(second, kind, session_id=sid, data={**data, "error_message": f"at {second}"})
+        if kind is MetricType.ERROR_OCCURRED
+        else at(second, kind, session_id=sid, data=data)
+        for second, (kind, data), sid in events
+    ]
+    shuffled = list(entries)
+    order.shuffle(shuffled)
+    base = tmp_path_factory.mktemp("layout")
+    for n in range(files):
+        write_file(base / "metrics", T0, 100 + n, shuffled[n::files], compressed=n % 2 == 1)
+    chronological = summarize_entries(sorted(entries, key=lambda e: e.timestamp))
+    got = summarize(base)
+    assert got.model_dump(exclude={"sessions"}) == chronological.model_dump(exclude={"sessions"})
+    assert got.sessions.model_dump(exclude={"duration_s_mean"}) == (
+        chronological.sessions.model_dump(exclude={"duration_s_mean"})
+    )
+    assert got.sessions.duration_s_mean == pytest.approx(chronological.sessions.duration_s_mean)
+    for kind, error in got.errors.items():
+        earliest = min(
+            (e for e in entries if e.data.get("error_type") == kind), key=lambda e: e.timestamp
+        )
+        assert error.example == earliest.data["error_message"]
+
+
+def test_summarize_reports_progress_and_fills_stats(
+    tmp_path: Path, two_processes: list[MetricEntry]
+) -> None:
+    seen: list[int] = []
+    stats = ReadStats()
+    summary = summarize(tmp_path, stats=stats, progress=seen.append)
+    assert seen == sorted(seen)
+    assert seen[-1] == summary.entries == stats.entries == len(two_processes)
+    assert stats.files == 4  # notes.txt is not ours
+    assert stats.bad_lines == summary.bad_lines == 2
