@@ -148,7 +148,7 @@ class MetricEntry(BaseModel):
             )
         except PydanticSerializationError as exc:
             raise SerializationError(f"entry {self.id!r} cannot be serialized: {exc}") from exc
-        if b"\xe2\x80" in line or b"\xc2\x85" in line:
+        if not line.isascii() and (b"\xe2\x80" in line or b"\xc2\x85" in line):
             for raw, escaped in _UNSAFE_SEPARATORS:
                 line = line.replace(raw, escaped)
         return line + b"\n"

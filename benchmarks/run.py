@@ -43,7 +43,7 @@ from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
 
 GZIP_LEVEL = 6
 PRODUCERS = 4
-YIELD_EVERY = 10
+YIELD_EVERY = 4
 ARGUMENT = "q" * 120
 TOOLS = ("read_file", "grep", "edit", "bash")
 
