@@ -1,0 +1,206 @@
+"""The writer's threads under load: the gzip thread, GIL handoffs, paced flushes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from analytics import JSONLWriter
+from analytics._background import BackgroundWorker, GilHandoff
+
+from .helpers import entry, read_all
+
+
+class TestBackgroundWorker:
+    async def test_runs_jobs_one_at_a_time_in_one_named_thread(self) -> None:
+        worker = BackgroundWorker("analytics-test")
+        running = 0
+        most = 0
+        names: set[str] = set()
+
+        def job(n: int) -> int:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            names.add(threading.current_thread().name)
+            time.sleep(0.005)
+            running -= 1
+            return n * 2
+
+        try:
+            results = await asyncio.gather(*(worker.run(job, n) for n in range(5)))
+        finally:
+            worker.shutdown()
+        assert results == [0, 2, 4, 6, 8]
+        assert most == 1
+        assert len(names) == 1
+        assert names.pop().startswith("analytics-test")
+        assert threading.current_thread().name not in names
+
+    @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+    async def test_its_thread_runs_at_a_lower_priority_than_the_loop(self) -> None:
+        worker = BackgroundWorker("analytics-test")
+
+        def niceness() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        try:
+            background = await worker.run(niceness)
+        finally:
+            worker.shutdown()
+        mine = niceness()
+        assert background > mine or background == 19  # already at the lowest priority
+        assert niceness() == mine  # the rest of the process is untouched
+
+    async def test_a_cancelled_caller_waits_for_the_job_to_finish(self) -> None:
+        worker = BackgroundWorker("analytics-test")
+        started = threading.Event()
+        finished = threading.Event()
+
+        def job() -> None:
+            started.set()
+            time.sleep(0.2)
+            finished.set()
+
+        task = asyncio.create_task(worker.run(job))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        worker.shutdown()
+        # The caller saw its cancellation only once the job was done: whatever the
+        # job used (a file descriptor, say) was never released under it.
+        assert finished.is_set()
+
+    async def test_errors_reach_the_caller(self) -> None:
+        worker = BackgroundWorker("analytics-test")
+
+        def job() -> None:
+            raise OSError(28, "No space left on device")
+
+        try:
+            with pytest.raises(OSError, match="No space"):
+                await worker.run(job)
+        finally:
+            worker.shutdown()
+
+
+async def _busy(stop: asyncio.Event) -> None:
+    """A producer that never waits: it only yields to the loop."""
+    while not stop.is_set():
+        sum(range(3000))  # about 100 µs of Python holding the GIL
+        await asyncio.sleep(0)
+
+
+class TestGilHandoff:
+    async def test_hands_over_only_while_hops_are_in_flight(self) -> None:
+        handoff = GilHandoff()
+        assert await handoff.run(asyncio.to_thread(lambda: 7)) == 7
+        for _ in range(100):  # the handoff task ends once nothing is in flight
+            if handoff._task is None:
+                break
+            await asyncio.sleep(0.005)
+        assert handoff._task is None
+        before = handoff.handoffs
+        await asyncio.sleep(0.05)
+        assert handoff.handoffs == before  # idle: the loop is never held up
+        await handoff.stop()
+
+    async def test_a_busy_loop_still_lets_a_thread_hop_through(self) -> None:
+        """Four producers that only ever yield keep a worker thread waiting for the
+        GIL; with handoffs, a hop with a few system calls in it gets through."""
+        stop = asyncio.Event()
+        producers = [asyncio.create_task(_busy(stop)) for _ in range(4)]
+        handoff = GilHandoff()
+
+        def hop() -> int:
+            for _ in range(5):
+                os.stat(".")  # each call gives up the GIL and must win it back
+            return 1
+
+        try:
+            done = 0
+            for _ in range(10):
+                done += await asyncio.wait_for(handoff.run(asyncio.to_thread(hop)), 30)
+        finally:
+            stop.set()
+            await asyncio.gather(*producers)
+            await handoff.stop()
+        assert done == 10
+        assert handoff.handoffs > 0  # the loop did let go of the GIL for the hops
+
+    async def test_a_failing_hop_raises_and_the_handoff_winds_down(self) -> None:
+        handoff = GilHandoff()
+
+        def hop() -> None:
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            await handoff.run(asyncio.to_thread(hop))
+        assert handoff._busy == 0
+        await handoff.stop()
+        assert handoff._task is None
+
+
+class TestPacedFlushes:
+    async def test_entries_that_arrive_during_a_flush_wait_for_the_gap(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from analytics import _storage, _writer
+
+        monkeypatch.setattr(_writer, "FLUSH_GAP", 5.0)
+        first_flush = threading.Event()
+        real_write = _storage.Storage.write
+
+        def slow_first_write(self: _storage.Storage, lines: list[bytes]) -> _storage.WriteOutcome:
+            if not first_flush.is_set():
+                first_flush.set()
+                time.sleep(0.2)
+            return real_write(self, lines)
+
+        monkeypatch.setattr(_storage.Storage, "write", slow_first_write)
+        async with JSONLWriter(tmp_path, buffer_size=10, flush_interval=60) as writer:
+            first = asyncio.create_task(writer.write_batch([entry(i) for i in range(10)]))
+            while not first_flush.is_set():
+                await asyncio.sleep(0.001)
+            for i in range(10, 35):  # arrive while the first flush is in flight
+                await writer.write(entry(i))
+            await first
+            await asyncio.sleep(0.1)
+            # More than buffer_size wait, but the last flush just ended: not yet.
+            assert writer.pending == 25
+            assert writer.stats().flushes == 1
+            await writer.flush()  # someone waiting: no gap
+            assert writer.pending == 0
+        assert [e.data["seq"] for e in read_all(writer.metrics_dir)] == list(range(35))
+
+    async def test_under_sustained_load_nothing_is_lost(self, tmp_path: Path) -> None:
+        async with JSONLWriter(tmp_path, buffer_size=10, compress_old=False) as writer:
+
+            async def producer(k: int) -> None:
+                for i in range(500):
+                    await writer.write(entry(k * 1000 + i))
+                    if i % 4 == 3:
+                        await asyncio.sleep(0)
+
+            await asyncio.gather(*(producer(k) for k in range(4)))
+        assert writer.stats().entries_written == 2000
+        assert sorted(e.data["seq"] for e in read_all(writer.metrics_dir)) == sorted(
+            k * 1000 + i for k in range(4) for i in range(500)
+        )
+
+    async def test_a_quiet_writer_flushes_each_full_buffer_at_once(self, tmp_path: Path) -> None:
+        async with JSONLWriter(tmp_path, buffer_size=10, flush_interval=60) as writer:
+            for round_ in range(3):
+                for i in range(10):
+                    await writer.write(entry(round_ * 10 + i))
+                # The write that filled the buffer waited for its flush.
+                assert len(read_all(writer.metrics_dir)) == 10 * (round_ + 1)
+                assert writer.pending == 0
