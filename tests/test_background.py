@@ -192,9 +192,8 @@ class TestPacedFlushes:
 
             await asyncio.gather(*(producer(k) for k in range(4)))
         assert writer.stats().entries_written == 2000
-        assert sorted(e.data["seq"] for e in read_all(writer.metrics_dir)) == sorted(
-            k * 1000 + i for k in range(4) for i in range(500)
-        )
+        written = sorted(int(str(e.data["seq"])) for e in read_all(writer.metrics_dir))
+        assert written == sorted(k * 1000 + i for k in range(4) for i in range(500))
 
     async def test_a_quiet_writer_flushes_each_full_buffer_at_once(self, tmp_path: Path) -> None:
         async with JSONLWriter(tmp_path, buffer_size=10, flush_interval=60) as writer:
