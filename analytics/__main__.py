@@ -184,7 +184,12 @@ def _build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a filtered, merged copy")
     export.add_argument("dir", type=Path)
     export.add_argument("out", type=Path)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "parquet"),
+        default="jsonl",
+        help="parquet needs DuckDB: pip install 'analytics[duckdb]'",
+    )
     _add_filters(export)
 
     files = commands.add_parser("files", help="list the files, their sizes and time spans")
@@ -244,6 +249,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format == "parquet":
+        return _export_parquet(args)
     count = 0
     with open(args.out, "w", encoding="utf-8", newline="") as out:
         writer = None
@@ -272,6 +279,31 @@ def _export(args: argparse.Namespace) -> int:
     if count == 0:
         args.out.unlink()
         raise _CliError(f"no entries found in {args.dir}")
+    print(f"exported {count:,} entries to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _export_parquet(args: argparse.Namespace) -> int:
+    """The merged, filtered entries go to a JSON Lines file next to the output, which
+    DuckDB then turns into Parquet."""
+    try:
+        import duckdb  # noqa: F401 - fail before reading anything
+
+        from ._duckdb import write_parquet
+    except ModuleNotFoundError:
+        raise _CliError("--format parquet needs DuckDB: pip install 'analytics[duckdb]'") from None
+    staging = args.out.with_name(args.out.name + ".jsonl.tmp")
+    count = 0
+    try:
+        with open(staging, "wb") as out:
+            for e in _Progress().tick(iter_entries(args.dir, **_filters(args))):
+                out.write(e.to_json_line())
+                count += 1
+        if count == 0:
+            raise _CliError(f"no entries found in {args.dir}")
+        write_parquet(staging, args.out)
+    finally:
+        staging.unlink(missing_ok=True)
     print(f"exported {count:,} entries to {args.out}", file=sys.stderr)
     return 0
 

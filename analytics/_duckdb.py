@@ -238,3 +238,32 @@ def _summary(con: Any, bad_lines: int) -> Summary:
 
 def _json(key: str) -> str:
     return f"data->'{key}'"
+
+
+def write_parquet(jsonl_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
+    """Convert a JSON Lines file of entries (as written, in its order) to Parquet.
+
+    Columns: ``id``, ``type``, ``session_id``, ``user_id`` as strings, ``timestamp``
+    as a UTC timestamp, ``data`` and ``metadata`` as JSON text.
+
+    Raises:
+        ModuleNotFoundError: DuckDB is not installed (``pip install 'analytics[duckdb]'``).
+    """
+    try:
+        import duckdb
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "Parquet export needs DuckDB: pip install 'analytics[duckdb]'"
+        ) from exc
+    con = duckdb.connect()
+    try:
+        target = str(out).replace("'", "''")  # COPY takes no parameter for its target
+        con.execute(
+            f"COPY (SELECT id, timestamp, type, session_id, user_id,"
+            f" CAST(data AS VARCHAR) AS data, CAST(metadata AS VARCHAR) AS metadata"
+            f" FROM read_json(?, format='newline_delimited', columns={_COLUMNS}))"
+            f" TO '{target}' (FORMAT PARQUET)",
+            [str(jsonl_path)],
+        )
+    finally:
+        con.close()

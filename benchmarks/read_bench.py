@@ -11,8 +11,8 @@ entry parsed, validated and merged in timestamp order) and ``summarize``.
 from __future__ import annotations
 
 import argparse
-import gc
 import gzip
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,15 +84,20 @@ def main() -> int:
             f"summarize:    {args.n:,} entries in {summary_s:.2f}s ="
             f" {args.n / summary_s:,.0f} entries/s (python engine)"
         )
-        gc.disable()  # as `python -m analytics report` runs
-        started = time.perf_counter()
-        summarize(base)
-        cli_s = time.perf_counter() - started
-        gc.enable()
-        print(
-            f"summarize:    {args.n:,} entries in {cli_s:.2f}s ="
-            f" {args.n / cli_s:,.0f} entries/s (python engine, as the report command runs it)"
-        )
+        for engine in ("python", "duckdb"):
+            command = [sys.executable, "-m", "analytics", "report", str(base)]
+            command += ["--engine", engine, "--format", "json"]
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            cli_s = time.perf_counter() - started
+            if done.returncode != 0:
+                print(f"report --engine {engine}: failed: {done.stderr.strip()[-200:]}")
+                continue
+            print(
+                f"report:       {args.n:,} entries in {cli_s:.2f}s ="
+                f" {args.n / cli_s:,.0f} entries/s (`python -m analytics report"
+                f" --engine {engine}`, start-up included)"
+            )
         try:
             from analytics._duckdb import summarize_duckdb
         except ImportError:  # pragma: no cover

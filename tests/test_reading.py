@@ -375,6 +375,40 @@ class TestCommands:
         assert len(rows) == 4
         assert json.loads(rows[0]["data"])["tool_name"] == "grep"
 
+    def test_export_parquet(self, tmp_path: Path, two_processes: list[MetricEntry]) -> None:
+        duckdb = pytest.importorskip("duckdb")
+        out = tmp_path / "out.parquet"
+        done = run_cli("export", str(tmp_path), str(out), "--format", "parquet", "--session", "b")
+        assert done.returncode == 0, done.stderr
+        assert not list(tmp_path.glob("*.tmp"))  # the staging file is gone
+        con = duckdb.connect()
+        rows = con.execute(  # epoch_us: fetching a TIMESTAMPTZ would need pytz
+            "SELECT id, epoch_us(timestamp), type, session_id, user_id, data, metadata,"
+            " typeof(timestamp) FROM read_parquet(?)",
+            [str(out)],
+        ).fetchall()
+        expected = [e for e in two_processes if e.session_id == "b"]
+        assert [row[0] for row in rows] == [e.id for e in expected]  # merged order
+        for (_, micros, kind, sid, uid, data, metadata, sql_type), e in zip(
+            rows, expected, strict=True
+        ):
+            assert sql_type == "TIMESTAMP WITH TIME ZONE"
+            assert micros == round(e.timestamp.timestamp() * 1_000_000)
+            assert (kind, sid, uid) == (e.type.value, e.session_id, e.user_id)
+            assert json.loads(data) == e.data
+            assert json.loads(metadata) == e.metadata
+
+    def test_export_parquet_without_entries_is_an_error(self, tmp_path: Path) -> None:
+        pytest.importorskip("duckdb")
+        (tmp_path / "metrics").mkdir()
+        out = tmp_path / "out.parquet"
+        done = run_cli("export", str(tmp_path), str(out), "--format", "parquet")
+        assert done.returncode != 0
+        assert "no entries found" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not out.exists()
+        assert not list(tmp_path.glob("*.tmp"))
+
     def test_files_lists_sizes_ratios_and_spans(
         self, tmp_path: Path, two_processes: list[MetricEntry]
     ) -> None:
