@@ -236,7 +236,7 @@ def _report(args: argparse.Namespace) -> int:
             raise _CliError(str(exc)) from None
     else:
         progress = _Progress()
-        summary = summarize(args.dir, progress=progress.show, **_filters(args))
+        summary = summarize(args.dir, progress=progress.show, workers=None, **_filters(args))
         progress.done()
     if summary.entries == 0:
         raise _CliError(f"no entries found in {args.dir}")

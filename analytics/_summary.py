@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -67,6 +72,29 @@ class Quantiles:
                 self.values = None
         else:
             self._bucket(value)
+
+    def merge(self, other: Quantiles) -> None:
+        """Add every value ``other`` holds (or its sketch), as if added one by one."""
+        self.count += other.count
+        self.maximum = max(self.maximum, other.maximum)
+        if self.values is not None and other.values is not None:
+            self.values.extend(other.values)
+            if self.count <= self.exact_limit:
+                return
+            for v in self.values:
+                self._bucket(v)
+            self.values = None
+            return
+        if self.values is not None:  # other is a sketch: so is the result
+            for v in self.values:
+                self._bucket(v)
+            self.values = None
+        if other.values is not None:
+            for v in other.values:
+                self._bucket(v)
+        else:
+            self._buckets.update(other._buckets)
+            self._low += other._low
 
     def _bucket(self, value: float) -> None:
         if value <= 0:
@@ -252,6 +280,57 @@ class _Totals:
                 tokens = self.session_tokens
                 tokens[session_id] = tokens.get(session_id, 0) + tokens_in + tokens_out
 
+    def merge(self, other: _Totals) -> None:
+        """Add everything ``other`` counted (the files it read), as if read here."""
+        self.count += other.count
+        for moment in (other.first, other.last):
+            if moment is not None:
+                if self.first is None or moment < self.first:
+                    self.first = moment
+                if self.last is None or moment > self.last:
+                    self.last = moment
+        for mine, theirs in (
+            (self.by_type, other.by_type),
+            (self.hours, other.hours),
+            (self.tool_calls, other.tool_calls),
+            (self.tool_failures, other.tool_failures),
+            (self.session_tokens, other.session_tokens),
+        ):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        for name, series in other.tool_durations.items():
+            if name in self.tool_durations:
+                self.tool_durations[name].merge(series)
+            else:
+                self.tool_durations[name] = series
+        self.sessions |= other.sessions
+        for sid, moment in other.session_start.items():
+            known = self.session_start.get(sid)
+            if known is None or moment < known:
+                self.session_start[sid] = moment
+        for sid, moment in other.session_end.items():
+            known = self.session_end.get(sid)
+            if known is None or moment >= known:
+                self.session_end[sid] = moment
+        for sid, reported in other.session_reported.items():
+            latest = self.session_reported.get(sid)
+            if latest is None or reported[0] >= latest[0]:
+                self.session_reported[sid] = reported
+        for kind, (count, moment, example) in other.errors.items():
+            seen = self.errors.get(kind)
+            if seen is None:
+                self.errors[kind] = [count, moment, example]
+            else:
+                seen[0] += count
+                if moment < seen[1]:
+                    seen[1], seen[2] = moment, example
+        for model_name, model in other.models.items():
+            mine_model = self.models.setdefault(model_name, ModelTokens())
+            mine_model.calls += model.calls
+            mine_model.input_tokens += model.input_tokens
+            mine_model.output_tokens += model.output_tokens
+            mine_model.total_tokens += model.total_tokens
+
     def add_entry(self, e: MetricEntry) -> None:
         moment = e.timestamp.astimezone(timezone.utc)
         self.add(e.type.value, moment, hour_of(moment), e.session_id, e.data)
@@ -326,6 +405,11 @@ def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Sum
     return totals.summary(bad_lines)
 
 
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+"""With ``workers=None``, below this many bytes of files one process reads them all:
+starting worker processes costs more than it saves."""
+
+
 def summarize(
     base_path: str | os.PathLike[str],
     *,
@@ -337,6 +421,7 @@ def summarize(
     prefix: str = "metrics",
     stats: ReadStats | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = 1,
 ) -> Summary:
     """Read every matching entry under ``base_path`` (streaming) and summarize it.
 
@@ -347,7 +432,14 @@ def summarize(
 
     Args:
         stats: filled in as reading goes (files, skipped files, entries, bad lines).
-        progress: called with the number of entries read so far, after each chunk.
+        progress: called with the number of entries read so far.
+        workers: how many processes read files. ``1`` (the default) reads in this
+            process. More starts that many worker processes (``spawn``: a script that
+            calls this needs the ``if __name__ == "__main__":`` guard), each summing
+            up whole files; the parts are merged here and give the same summary.
+            ``None`` chooses: one per CPU when the files hold at least
+            ``PARALLEL_MIN_BYTES``, else 1. ``python -m analytics report`` uses
+            ``None``.
 
     Raises:
         FileNotFoundError: the directory does not exist.
@@ -356,15 +448,88 @@ def summarize(
     keep = _Filter(since, until, types, session_id, user_id)
     stats = stats if stats is not None else ReadStats()
     directory = resolve_metrics_dir(base_path)
+    paths = [path for _, path in _select(_named_files(directory, prefix), since, until, stats)]
+    if workers is None:
+        workers = _auto_workers(paths)
     totals = _Totals()
-    for _, path in _select(_named_files(directory, prefix), since, until, stats):
-        stats.files += 1
-        for first_number, lines in _line_batches(path):
-            _add_lines(totals, keep, lines, path.name, first_number, stats)
-            if progress is not None:
-                progress(totals.count)
+    if workers <= 1 or len(paths) <= 1:
+        for path in paths:
+            stats.files += 1
+            for first_number, lines in _line_batches(path):
+                _add_lines(totals, keep, lines, path.name, first_number, stats)
+                if progress is not None:
+                    progress(totals.count)
+    else:
+        _summarize_in_processes(paths, keep, workers, totals, stats, progress)
     stats.entries = totals.count
     return totals.summary(stats.bad_lines)
+
+
+def _auto_workers(paths: list[Path]) -> int:
+    cpus = os.cpu_count() or 1
+    if cpus <= 1:
+        return 1
+    size = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            size += path.stat().st_size
+    return cpus if size >= PARALLEL_MIN_BYTES else 1
+
+
+_PART_FILES = 4
+"""Files per task handed to a worker process."""
+
+
+def _summarize_in_processes(
+    paths: list[Path],
+    keep: _Filter,
+    workers: int,
+    totals: _Totals,
+    stats: ReadStats,
+    progress: Callable[[int], None] | None,
+) -> None:
+    groups = [paths[i : i + _PART_FILES] for i in range(0, len(paths), _PART_FILES)]
+    context = multiprocessing.get_context("spawn")  # fork is unsafe beside threads
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for part, part_stats, records in pool.map(_summarize_part, groups, repeat(keep)):
+            totals.merge(part)
+            stats.files += part_stats.files
+            stats.bad_lines += part_stats.bad_lines
+            for record in records:  # what the worker logged, logged here
+                if logger.isEnabledFor(record.levelno):
+                    logger.handle(record)
+            if progress is not None:
+                progress(totals.count)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None  # picklable as text
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _summarize_part(
+    paths: list[Path], keep: _Filter
+) -> tuple[_Totals, ReadStats, list[logging.LogRecord]]:
+    """In a worker process: the totals of some whole files, with what was logged."""
+    collect = _Collect()
+    logger.addHandler(collect)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        totals, stats = _Totals(), ReadStats()
+        for path in paths:
+            stats.files += 1
+            for first_number, lines in _line_batches(path):
+                _add_lines(totals, keep, lines, path.name, first_number, stats)
+        return totals, stats, collect.records
+    finally:
+        logger.removeHandler(collect)
 
 
 def _add_lines(

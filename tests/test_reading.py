@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -276,6 +277,27 @@ class TestQuantiles:
             estimate = q.quantile(p)
             assert estimate is not None
             assert abs(estimate - exact) <= 0.011 * exact
+
+    @given(
+        st.lists(st.floats(0, 1e6), max_size=60),
+        st.lists(st.floats(0, 1e6), max_size=60),
+        st.integers(1, 80),
+    )
+    def test_merging_two_streams_is_adding_them_all(
+        self, first: list[float], second: list[float], limit: int
+    ) -> None:
+        whole, left, right = (Quantiles(exact_limit=limit) for _ in range(3))
+        for v in first + second:
+            whole.add(v)
+        for v in first:
+            left.add(v)
+        for v in second:
+            right.add(v)
+        left.merge(right)
+        assert (left.count, left.exact) == (whole.count, whole.exact)
+        assert left.maximum == whole.maximum
+        for p in (0.01, 0.5, 0.95, 0.99, 1.0):
+            assert left.quantile(p) == whole.quantile(p)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -645,3 +667,94 @@ def test_summarize_reports_progress_and_fills_stats(
     assert seen[-1] == summary.entries == stats.entries == len(two_processes)
     assert stats.files == 4  # notes.txt is not ours
     assert stats.bad_lines == summary.bad_lines == 2
+
+
+class TestWorkerProcesses:
+    def test_several_processes_give_the_same_summary_and_log_bad_lines_here(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        metrics_dir = tmp_path / "metrics"
+        kinds: list[tuple[MetricType, dict[str, Any]]] = [
+            (MetricType.TOOL_USE, {"tool_name": "grep", "success": False, "duration_ms": 3.5}),
+            (MetricType.SESSION_START, {}),
+            (MetricType.SESSION_END, {"duration_seconds": 4.0}),
+            (MetricType.ERROR_OCCURRED, {"error_type": "Timeout", "error_message": "x"}),
+            (MetricType.TOKEN_USAGE, {"model": "m", "input_tokens": 3, "output_tokens": 4}),
+        ]
+        for n in range(9):  # more files than one task takes
+            entries = [
+                at(
+                    n * 100 + i,
+                    kinds[i % len(kinds)][0],
+                    session_id=f"s{i % 3}",
+                    data={
+                        **kinds[i % len(kinds)][1],
+                        "error_message": f"m{n}.{i}",
+                        **({"duration_seconds": float(n * 10 + i)} if i % 10 == 2 else {}),
+                    },
+                )
+                for i in range(40)
+            ]
+            write_file(
+                metrics_dir,
+                T0 + timedelta(seconds=n * 100),
+                200 + n % 3,
+                entries,
+                compressed=n % 2 == 0,
+                tag=f"abcdef{n:02d}",
+                tail=b"not json\n" if n == 4 else b"",
+            )
+        one = summarize(tmp_path)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="analytics"):
+            stats = ReadStats()
+            several = summarize(tmp_path, workers=2, stats=stats)
+        assert several == one
+        assert several.entries == 360
+        assert stats.files == 9
+        assert stats.bad_lines == several.bad_lines == 1
+        messages = [r.getMessage() for r in caplog.records if r.name == "analytics"]
+        assert any(":41: skipped a line" in m for m in messages), messages
+
+    def test_workers_none_uses_processes_only_for_large_directories(self, tmp_path: Path) -> None:
+        from analytics import _summary
+
+        small = tmp_path / "small.jsonl"
+        small.write_bytes(b"x" * 1000)
+        assert _summary._auto_workers([small]) == 1
+        if (os.cpu_count() or 1) > 1:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_summary, "PARALLEL_MIN_BYTES", 500)
+                assert _summary._auto_workers([small]) == os.cpu_count()
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 20_000), _kinds, st.sampled_from(["s1", "s2", None])),
+        max_size=40,
+        unique_by=lambda event: event[0],
+    ),
+    cut=st.integers(0, 40),
+)
+def test_merged_totals_are_the_totals_of_everything_in_either_order(
+    events: list[tuple[int, tuple[MetricType, dict[str, Any]], str | None]], cut: int
+) -> None:
+    from analytics._summary import _Totals
+
+    entries = [
+        at(second, kind, session_id=sid, data={**data, "error_message": f"at {second}"})
+        for second, (kind, data), sid in events
+    ]
+    expected = summarize_entries(entries)
+    for first, second in ((entries[:cut], entries[cut:]), (entries[cut:], entries[:cut])):
+        left, right = _Totals(), _Totals()
+        for e in first:
+            left.add_entry(e)
+        for e in second:
+            right.add_entry(e)
+        left.merge(right)
+        got = left.summary()
+        assert got.model_dump(exclude={"sessions"}) == expected.model_dump(exclude={"sessions"})
+        assert got.sessions.model_dump(exclude={"duration_s_mean"}) == (
+            expected.sessions.model_dump(exclude={"duration_s_mean"})
+        )
