@@ -84,6 +84,15 @@ def main() -> int:
             f"summarize:    {args.n:,} entries in {summary_s:.2f}s ="
             f" {args.n / summary_s:,.0f} entries/s (python engine)"
         )
+        started = time.perf_counter()
+        in_processes = summarize(base, workers=None)
+        parallel_s = time.perf_counter() - started
+        assert in_processes.entries == args.n
+        print(
+            f"summarize:    {args.n:,} entries in {parallel_s:.2f}s ="
+            f" {args.n / parallel_s:,.0f} entries/s (python engine, workers=None:"
+            f" one process per CPU; same report: {in_processes == summary})"
+        )
         for engine in ("python", "duckdb"):
             command = [sys.executable, "-m", "analytics", "report", str(base)]
             command += ["--engine", engine, "--format", "json"]
