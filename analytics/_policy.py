@@ -170,7 +170,7 @@ def retention_candidates(
     excess = len(by_stem) - max_files
     groups = sorted(
         (sorted(group, key=lambda f: f.compressed) for group in by_stem.values()),
-        key=lambda group: group[0],
+        key=lambda group: (group[0].created_ns, group[0].pid, group[0].tag),  # C compares
     )
     if protected is not None:
         groups = [g for g in groups if g[0].stem != protected.stem]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +17,15 @@ from analytics._policy import (
     retention_candidates,
     split_for_rotation,
 )
+
+
+@pytest.fixture(autouse=True)
+def _restore_the_name_clock() -> Iterator[None]:
+    """Names are strictly increasing per process: a test that steps the clock 1000 s
+    ahead would push every later writer's names (and time rotation) into the future."""
+    saved = NameAllocator._last_us
+    yield
+    NameAllocator._last_us = saved
 
 
 class TestNames:
