@@ -1,80 +1,16 @@
-"""One worker thread for background file work (gzip, retention), at a lower CPU
-priority than the rest of the process.
-
-Why not a thread from anyio's pool: on a busy machine the compressor and the flushing
-thread compete for the same spare core, and a flush that waits behind a gzip keeps
-producers waiting too (measured on 2 cores: a flush took a median 79 ms to start
-while a gzip ran, 3 ms when none did). Lowering the priority of one pooled thread
-would stick to it for every later job, since a thread may not raise its priority
-back. A thread of our own can keep it for life.
-
-On Linux the nice value is a per-thread attribute, so ``setpriority`` on the thread's
-id changes this thread alone. Elsewhere the thread keeps the normal priority.
-"""
+"""Keeping the writer's worker threads alive next to a busy event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
-import sys
 import threading
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["BackgroundWorker", "GilHandoff"]
-
-logger = logging.getLogger("analytics")
+__all__ = ["GilHandoff"]
 
 T = TypeVar("T")
-
-NICENESS = 10
-"""How much lower than normal the background thread's priority is (Linux nice value):
-it still gets the CPU the rest of the process leaves idle."""
-
-
-def _lower_priority() -> None:
-    if sys.platform != "linux":
-        return
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), current + NICENESS)
-    except OSError as exc:  # a sandbox may forbid it; nothing depends on it
-        logger.debug("could not lower the priority of the gzip thread: %s", exc)
-
-
-class BackgroundWorker:
-    """Runs blocking functions one at a time in a dedicated low-priority thread."""
-
-    def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=name, initializer=_lower_priority
-        )
-
-    async def run(self, function: Callable[..., T], *args: object) -> T:
-        """Run ``function(*args)`` in the thread and return its result.
-
-        Like ``anyio.to_thread.run_sync``, a cancelled caller still waits for the
-        function to finish (then sees the cancellation), so nothing it uses, such as
-        a file descriptor, is released under it.
-        """
-        future = asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-        cancelled: asyncio.CancelledError | None = None
-        while not future.done():
-            try:
-                await asyncio.shield(future)
-            except asyncio.CancelledError as exc:
-                cancelled = exc
-        if cancelled is not None:
-            raise cancelled
-        return future.result()
-
-    def shutdown(self) -> None:
-        """Let the thread end once its current job is done (does not wait for it)."""
-        self._executor.shutdown(wait=False)
-
 
 HANDOFF = 0.0001
 """Seconds the event loop lets go of the GIL for, at most, in one handoff."""

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 
-from ._background import BackgroundWorker, GilHandoff
+from ._background import GilHandoff
 from ._config import WriterConfig
 from ._exceptions import (
     BufferFullError,
@@ -232,7 +232,7 @@ class JSONLWriter:
         self._stopping = False
         self._close_task: asyncio.Task[None] | None = None
         self._flush_limiter: anyio.CapacityLimiter | None = None
-        self._background: BackgroundWorker | None = None
+        self._compress_limiter: anyio.CapacityLimiter | None = None
         self._handoff = GilHandoff()
         self._compressions: set[asyncio.Task[None]] = set()
         self._compress_retry: dict[Path, float] = {}
@@ -363,7 +363,7 @@ class JSONLWriter:
             raise WriterClosedError("this JSONLWriter is closed; create a new one")
         self._loop = asyncio.get_running_loop()
         self._flush_limiter = anyio.CapacityLimiter(1)
-        self._background = BackgroundWorker("analytics-gzip")
+        self._compress_limiter = anyio.CapacityLimiter(1)
         opened = await anyio.to_thread.run_sync(self._storage.open, limiter=self._flush_limiter)
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
@@ -423,8 +423,6 @@ class JSONLWriter:
         while self._compressions:
             await asyncio.gather(*self._compressions, return_exceptions=True)
         await anyio.to_thread.run_sync(self._storage.close, limiter=self._flush_limiter)
-        if self._background is not None:
-            self._background.shutdown()
         await self._handoff.stop()
         self._state = _State.CLOSED
         self._space_available()  # writers waiting for room now see the closed state
@@ -739,8 +737,11 @@ class JSONLWriter:
                 self._start_compression(job)
         if self._retention_at is not None and now >= self._retention_at:
             self._retention_at = now + self._retention_period
-            assert self._background is not None
-            deleted = await self._handoff.run(self._background.run(self._storage.enforce_retention))
+            deleted = await self._handoff.run(
+                anyio.to_thread.run_sync(
+                    self._storage.enforce_retention, limiter=self._compress_limiter
+                )
+            )
             self._files_deleted += deleted
 
     # -- compression ---------------------------------------------------------------
@@ -753,9 +754,10 @@ class JSONLWriter:
 
     async def _compress(self, job: CompressJob) -> None:
         try:
-            assert self._background is not None
             done, deleted = await self._handoff.run(
-                self._background.run(self._storage.compress_and_retain, job)
+                anyio.to_thread.run_sync(
+                    self._storage.compress_and_retain, job, limiter=self._compress_limiter
+                )
             )
         except OSError as exc:
             self._errors += 1

@@ -1,10 +1,9 @@
-"""The writer's threads under load: the gzip thread, GIL handoffs, paced flushes."""
+"""The writer's threads under load: GIL handoffs and paced flushes."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -12,84 +11,9 @@ from pathlib import Path
 import pytest
 
 from analytics import JSONLWriter
-from analytics._background import BackgroundWorker, GilHandoff
+from analytics._background import GilHandoff
 
 from .helpers import entry, read_all
-
-
-class TestBackgroundWorker:
-    async def test_runs_jobs_one_at_a_time_in_one_named_thread(self) -> None:
-        worker = BackgroundWorker("analytics-test")
-        running = 0
-        most = 0
-        names: set[str] = set()
-
-        def job(n: int) -> int:
-            nonlocal running, most
-            running += 1
-            most = max(most, running)
-            names.add(threading.current_thread().name)
-            time.sleep(0.005)
-            running -= 1
-            return n * 2
-
-        try:
-            results = await asyncio.gather(*(worker.run(job, n) for n in range(5)))
-        finally:
-            worker.shutdown()
-        assert results == [0, 2, 4, 6, 8]
-        assert most == 1
-        assert len(names) == 1
-        assert names.pop().startswith("analytics-test")
-        assert threading.current_thread().name not in names
-
-    @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
-    async def test_its_thread_runs_at_a_lower_priority_than_the_loop(self) -> None:
-        worker = BackgroundWorker("analytics-test")
-
-        def niceness() -> int:
-            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-        try:
-            background = await worker.run(niceness)
-        finally:
-            worker.shutdown()
-        mine = niceness()
-        assert background > mine or background == 19  # already at the lowest priority
-        assert niceness() == mine  # the rest of the process is untouched
-
-    async def test_a_cancelled_caller_waits_for_the_job_to_finish(self) -> None:
-        worker = BackgroundWorker("analytics-test")
-        started = threading.Event()
-        finished = threading.Event()
-
-        def job() -> None:
-            started.set()
-            time.sleep(0.2)
-            finished.set()
-
-        task = asyncio.create_task(worker.run(job))
-        while not started.is_set():
-            await asyncio.sleep(0.001)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        worker.shutdown()
-        # The caller saw its cancellation only once the job was done: whatever the
-        # job used (a file descriptor, say) was never released under it.
-        assert finished.is_set()
-
-    async def test_errors_reach_the_caller(self) -> None:
-        worker = BackgroundWorker("analytics-test")
-
-        def job() -> None:
-            raise OSError(28, "No space left on device")
-
-        try:
-            with pytest.raises(OSError, match="No space"):
-                await worker.run(job)
-        finally:
-            worker.shutdown()
 
 
 async def _busy(stop: asyncio.Event) -> None:
