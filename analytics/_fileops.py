@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -220,25 +221,30 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     out = os.open(tmp_path, flags, 0o644)
     try:
-        # wbits=31 writes the gzip container (header and CRC-32 trailer).
-        deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
         # One buffer, reused for every chunk: a fresh 1 MiB object per read would
         # leave the thread's malloc arena fragmented and the process RSS high.
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
-        # Each system call here gives up the GIL, and getting it back can take a
-        # switch interval (5 ms) while the event loop is busy: so as few calls as
-        # possible. A short read is the end of a regular file, and the last chunk's
-        # output goes out in the same write as the gzip trailer.
-        offset = 0
-        while True:
-            count = os.preadv(src_fd, [buffer], offset)
-            offset += count
-            compressed = deflate.compress(view[:count])
-            if count < CHUNK_SIZE:
-                _write_all(out, compressed + deflate.flush())
-                break
+        # Each system call or zlib call here gives up the GIL, and getting it back can
+        # take a while when the event loop is busy: so as few calls as possible. A
+        # short read is the end of a regular file; a file that fits in one chunk is
+        # compressed in one call (wbits=31: the gzip header and CRC-32 trailer too),
+        # and the last chunk's output goes out in the same write as the trailer.
+        count = os.preadv(src_fd, [buffer], 0)
+        if count < CHUNK_SIZE and sys.version_info >= (3, 11):
+            compressed = zlib.compress(view[:count], level, wbits=31)
             _write_all(out, compressed)
+        else:
+            deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
+            offset = count
+            while True:
+                compressed = deflate.compress(view[:count])
+                if count < CHUNK_SIZE:
+                    _write_all(out, compressed + deflate.flush())
+                    break
+                _write_all(out, compressed)
+                count = os.preadv(src_fd, [buffer], offset)
+                offset += count
         if sync:
             fsync(out)
     except BaseException:

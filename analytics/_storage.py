@@ -424,7 +424,7 @@ class Storage:
                 excess -= 1
         if deleted:
             logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
-        self._scan()
+        self._scan(None if deleted else files)
         return deleted
 
     def _delete_group(self, group: list[FileName]) -> int:
@@ -441,8 +441,10 @@ class Storage:
                 if fd is not None:
                     os.close(fd)
 
-    def _scan(self) -> None:
+    def _scan(self, files: list[FileName] | None = None) -> None:
         """Count our files and their bytes, for ``stats()``.
+
+        ``files`` is a listing just taken (by retention), if there is one.
 
         Runs after every rotation, so it must not cost a ``stat`` per file: a ``.gz``
         file never changes once it has its name, so its size is remembered. Only the
@@ -451,7 +453,7 @@ class Storage:
         """
         count = total = 0
         known, self._gz_sizes = self._gz_sizes, {}
-        for info in self._our_files():
+        for info in self._our_files() if files is None else files:
             size = known.get(info.name) if info.compressed else None
             if size is None:
                 try:
