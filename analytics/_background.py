@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import time
+import zlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["GilHandoff"]
+__all__ = ["GilHandoff", "release_gil_for"]
 
 T = TypeVar("T")
 
-HANDOFF = 0.0001
-"""Seconds the event loop lets go of the GIL for, at most, in one handoff."""
+HANDOFF = 0.00015
+"""Seconds the event loop lets go of the GIL for in one handoff (about)."""
 
 HANDOFF_EVERY = 0.003
 """Seconds between handoffs while a worker thread has work."""
@@ -30,13 +31,18 @@ class GilHandoff:
     hop took a median 2 ms to complete and up to 570 ms; with a gzip running beside
     it, a median 81 ms. Each system call inside the hop waits again.
 
-    So while a hop is in flight, every 3 ms the loop lets go of the GIL for at most
-    0.1 ms, which is long enough for the waiting thread to take it. The cost is
-    bounded (at most 1/30 of the loop's time, and only while our threads have work).
+    So while a hop is in flight, every 3 ms the loop lets go of the GIL for about
+    0.15 ms, which is long enough for the waiting thread to take it. The cost is
+    bounded (about 1/20 of the loop's time, and only while our threads have work).
     With a handoff every millisecond, the same hops took a median 2.6 ms (4.6 ms
     beside a gzip) and at most 33 ms; every 3 ms cost the writer's benchmark less
     loop time for the same effect (rotated files compressed as fast as they appear,
     no producer waiting for room).
+
+    The loop stays on its CPU meanwhile (:func:`release_gil_for`) rather than
+    sleeping: on a virtual machine a sleeping thread can take milliseconds to be
+    woken up. Measured here (``benchmarks/wakeup.py``), a 0.1 ms timed wait took a
+    median 0.22 ms, more than 1 ms once in 50 to 100, and up to 10 ms.
     """
 
     def __init__(self) -> None:
@@ -44,8 +50,6 @@ class GilHandoff:
         self.handoffs = 0
         """How many times the loop let go of the GIL for our threads."""
         self._task: asyncio.Task[None] | None = None
-        self._gate = threading.Lock()
-        self._gate.acquire()  # never released: acquiring it again just waits
 
     async def run(self, hop: Awaitable[T]) -> T:
         """Await ``hop`` (a thread hop), handing the GIL over while it is in flight."""
@@ -64,9 +68,9 @@ class GilHandoff:
             while self._busy:
                 await asyncio.sleep(HANDOFF_EVERY)
                 if self._busy:
-                    # Waits with the GIL released: the one moment here that lets a
-                    # worker thread in. Bounded by HANDOFF; nothing else blocks.
-                    self._gate.acquire(timeout=HANDOFF)
+                    # The one moment here that lets a worker thread in; about
+                    # HANDOFF long, and nothing else holds up the loop.
+                    release_gil_for(HANDOFF)
                     self.handoffs += 1
         finally:
             self._task = None
@@ -78,3 +82,30 @@ class GilHandoff:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+_spin_buffers: dict[float, memoryview] = {}
+
+
+def release_gil_for(seconds: float) -> None:
+    """Keep the CPU busy for about ``seconds`` with the GIL released, never sleeping.
+
+    zlib computes a CRC-32 without the GIL (for more than 5 KiB of input), so one
+    ``crc32`` over a buffer sized to take that long lets any thread waiting for the
+    GIL take it, while this thread stays on its CPU. The size is measured on first
+    use (about 0.6 MiB for 0.15 ms here), and the buffer kept.
+    """
+    buffer = _spin_buffers.get(seconds)
+    if buffer is None:
+        probe = memoryview(bytes(64 * 1024))
+        fastest = min(_timed_crc32(probe) for _ in range(5))
+        size = int(len(probe) * seconds / max(fastest, 1e-9))
+        buffer = memoryview(bytes(min(max(size, 16 * 1024), 16 * 1024 * 1024)))
+        _spin_buffers[seconds] = buffer
+    zlib.crc32(buffer)
+
+
+def _timed_crc32(data: memoryview) -> float:
+    started = time.perf_counter()
+    zlib.crc32(data)
+    return time.perf_counter() - started

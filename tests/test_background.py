@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analytics import JSONLWriter
-from analytics._background import GilHandoff
+from analytics._background import HANDOFF, GilHandoff, release_gil_for
 
 from .helpers import entry, read_all
 
@@ -71,6 +72,33 @@ class TestGilHandoff:
         assert handoff._busy == 0
         await handoff.stop()
         assert handoff._task is None
+
+    def test_a_handoff_lets_a_waiting_thread_take_the_gil(self) -> None:
+        """With forced switches all but turned off, a thread waiting for the GIL can
+        only get it when this thread lets go: release_gil_for must do so."""
+        release_gil_for(HANDOFF)  # the first call measures the machine: not the test
+        ran = threading.Event()
+        woken = threading.Event()
+
+        def waiter() -> None:
+            woken.wait()
+            ran.set()  # needs the GIL
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(100.0)
+        try:
+            woken.set()
+            spins = 0
+            while not ran.is_set() and spins < 20_000:
+                release_gil_for(HANDOFF)  # the only moment the GIL is free
+                spins += 1
+        finally:
+            sys.setswitchinterval(interval)
+            thread.join()
+        assert ran.is_set()
+        assert spins < 20_000
 
 
 class TestPacedFlushes:
