@@ -16,7 +16,7 @@ T = TypeVar("T")
 HANDOFF = 0.00015
 """Seconds the event loop lets go of the GIL for in one handoff (about)."""
 
-HANDOFF_EVERY = 0.003
+HANDOFF_EVERY = 0.002
 """Seconds between handoffs while a worker thread has work."""
 
 
@@ -31,18 +31,17 @@ class GilHandoff:
     hop took a median 2 ms to complete and up to 570 ms; with a gzip running beside
     it, a median 81 ms. Each system call inside the hop waits again.
 
-    So while a hop is in flight, every 3 ms the loop lets go of the GIL for about
+    So while a hop is in flight, every 2 ms the loop lets go of the GIL for about
     0.15 ms, which is long enough for the waiting thread to take it. The cost is
-    bounded (about 1/20 of the loop's time, and only while our threads have work).
-    With a handoff every millisecond, the same hops took a median 2.6 ms (4.6 ms
-    beside a gzip) and at most 33 ms; every 3 ms cost the writer's benchmark less
-    loop time for the same effect (rotated files compressed as fast as they appear,
-    no producer waiting for room).
+    bounded (under 1/10 of the loop's time, and only while our threads have work).
 
     The loop stays on its CPU meanwhile (:func:`release_gil_for`) rather than
     sleeping: on a virtual machine a sleeping thread can take milliseconds to be
     woken up. Measured here (``benchmarks/wakeup.py``), a 0.1 ms timed wait took a
-    median 0.22 ms, more than 1 ms once in 50 to 100, and up to 10 ms.
+    median 0.22 ms, more than 1 ms once in 40 to 85, and up to 10 ms. With that
+    wait, a handoff every 3 ms did best; without it, every 2 ms (the benchmark's
+    loop lateness p99: a median 2.9-3.4 ms against 3.4-4.2 ms in three sets of 10-12
+    interleaved runs; 1 ms and 1.5 ms were no better).
     """
 
     def __init__(self) -> None:
