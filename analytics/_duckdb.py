@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ._models import MetricType
@@ -49,7 +49,7 @@ def _quantiles(table: str, key: str, value: str) -> str:
 def _when(epoch_us: int | None) -> datetime | None:
     if epoch_us is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=epoch_us)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)
 
 
 def summarize_duckdb(
@@ -122,7 +122,7 @@ def summarize_duckdb(
 
 
 def _epoch_us(moment: datetime) -> int:
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

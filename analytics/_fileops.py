@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sys
 import zlib
 from pathlib import Path
 
@@ -231,7 +230,7 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
         # compressed in one call (wbits=31: the gzip header and CRC-32 trailer too),
         # and the last chunk's output goes out in the same write as the trailer.
         count = os.preadv(src_fd, [buffer], 0)
-        if count < CHUNK_SIZE and sys.version_info >= (3, 11):
+        if count < CHUNK_SIZE:
             compressed = zlib.compress(view[:count], level, wbits=31)
             _write_all(out, compressed)
         else:

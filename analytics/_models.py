@@ -6,7 +6,7 @@ import enum
 import math
 import os
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,7 +25,7 @@ from ._exceptions import SerializationError
 __all__ = ["MetricEntry", "MetricType"]
 
 
-class MetricType(str, enum.Enum):
+class MetricType(str, enum.Enum):  # noqa: UP042 - str() is the value on every version
     """What an entry records. The value is what appears in the ``type`` key on disk."""
 
     SESSION_START = "session_start"
@@ -64,7 +64,7 @@ def _new_id() -> str:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Keys must really be strings: in lax mode pydantic would turn b"k" into "k".
@@ -118,7 +118,7 @@ class MetricEntry(BaseModel):
                 "timestamp must be timezone-aware (for example datetime.now(timezone.utc));"
                 " a naive datetime is ambiguous and its zone is never guessed"
             )
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the entry as the JSON-compatible dict that is written on disk."""
@@ -226,7 +226,7 @@ def build_entry(
             "__dict__",
             {
                 "id": _new_id(),
-                "timestamp": datetime.now(timezone.utc),
+                "timestamp": datetime.now(UTC),
                 "type": type,
                 "session_id": session_id,
                 "user_id": user_id,

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 __all__ = [
@@ -41,7 +41,7 @@ class FileName:
     @property
     def created(self) -> datetime:
         """The creation time from the name, as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.created_ns / 1e9, tz=timezone.utc)
+        return datetime.fromtimestamp(self.created_ns / 1e9, tz=UTC)
 
     @property
     def name(self) -> str:
@@ -95,7 +95,7 @@ def parse_name(name: str, prefix: str) -> FileName | None:
             int(stamp[9:11]),
             int(stamp[11:13]),
             int(stamp[13:15]),
-            tzinfo=timezone.utc,
+            tzinfo=UTC,
         )
     except ValueError:
         return None
@@ -104,7 +104,7 @@ def parse_name(name: str, prefix: str) -> FileName | None:
     return FileName(created_ns, int(pid), tag, prefix, gz is not None)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 
 

@@ -17,7 +17,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ def plain_fields(d: Any) -> PlainFields | None:
         except ValueError:
             return None
     if _TIMESTAMP.fullmatch(ts):
-        moment = _parse_time(ts).astimezone(timezone.utc)
+        moment = _parse_time(ts).astimezone(UTC)
         return kind, moment, hour_of(moment), ident, sid, uid, data, meta
     return None
 

@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
@@ -332,7 +332,7 @@ class _Totals:
             mine_model.total_tokens += model.total_tokens
 
     def add_entry(self, e: MetricEntry) -> None:
-        moment = e.timestamp.astimezone(timezone.utc)
+        moment = e.timestamp.astimezone(UTC)
         self.add(e.type.value, moment, hour_of(moment), e.session_id, e.data)
 
     def summary(self, bad_lines: int = 0) -> Summary:

@@ -617,7 +617,7 @@ class JSONLWriter:
                 timeout = None if deadline is None else max(0.0, deadline - now)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._wake.clear()
                 now = time.monotonic()

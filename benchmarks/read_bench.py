@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analytics import MetricEntry, MetricType, iter_entries, summarize
@@ -29,7 +29,7 @@ PER_FILE = 2700  # about 1 MiB of ~390-byte lines
 def generate(directory: Path, n: int) -> None:
     metrics = directory / "metrics"
     metrics.mkdir(parents=True)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     for w in range(WRITERS):
         lines: list[bytes] = []
         file_start = start

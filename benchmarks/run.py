@@ -35,7 +35,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -251,7 +251,7 @@ def run_perline(n: int, directory: Path, max_file_size: int) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
 
     def name_now() -> Path:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d_%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
         return directory / f"metrics_{stamp}.jsonl"
 
     async def main() -> dict[str, Any]:
@@ -592,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     raw = {
-        "when": datetime.now(timezone.utc).isoformat(),
+        "when": datetime.now(UTC).isoformat(),
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -32,7 +32,7 @@ aware_datetimes = st.datetimes(
     min_value=datetime(1971, 1, 1),
     max_value=datetime(2200, 1, 1),
     timezones=st.sampled_from(
-        [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+        [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
     ),
 )
 

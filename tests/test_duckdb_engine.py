@@ -6,7 +6,7 @@ import gzip
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ duckdb = pytest.importorskip("duckdb")
 
 from analytics._duckdb import summarize_duckdb  # noqa: E402
 
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def generate(base: Path, seed: int, count: int = 3000) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -56,9 +56,9 @@ class TestDefaults:
         assert len(ids) == 20_000
 
     def test_timestamp_is_now_in_utc(self) -> None:
-        before = datetime.now(timezone.utc)
+        before = datetime.now(UTC)
         e = MetricEntry(type=MetricType.TOOL_USE)
-        after = datetime.now(timezone.utc)
+        after = datetime.now(UTC)
         assert e.timestamp.utcoffset() == timedelta(0)
         assert before <= e.timestamp <= after
 
@@ -93,7 +93,7 @@ class TestTimestamp:
         local = datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=2)))
         e = MetricEntry(type=MetricType.TOOL_USE, timestamp=local)
         assert e.timestamp == local
-        assert e.timestamp.tzinfo == timezone.utc
+        assert e.timestamp.tzinfo == UTC
         assert e.timestamp.hour == 0
 
     def test_assignment_is_validated_too(self) -> None:
@@ -118,13 +118,13 @@ class TestSerialization:
         assert parsed["data"] == {"tool_name": "grep"}
 
     def test_timestamp_is_iso_8601_with_its_utc_offset(self) -> None:
-        when = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=timezone.utc)
+        when = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
         parsed = json.loads(MetricEntry(type=MetricType.TOOL_USE, timestamp=when).to_json_line())
         assert parsed["timestamp"] == "2026-05-01T08:30:15.123456+00:00"
         assert datetime.fromisoformat(parsed["timestamp"]) == when
 
     def test_whole_second_timestamp_keeps_its_offset(self) -> None:
-        when = datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc)
+        when = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
         parsed = MetricEntry(type=MetricType.TOOL_USE, timestamp=when).to_dict()
         assert parsed["timestamp"] == "2026-05-01T08:30:00+00:00"
 
@@ -266,7 +266,7 @@ def test_build_entry_takes_the_fast_path_for_flat_values_and_stays_a_full_model(
     entry = build_entry(MetricType.TOOL_USE, "s1", None, data, {})
     assert entry.data is data  # built directly, not copied by a validator
     assert uuid.UUID(entry.id).version == 4
-    assert entry.timestamp.tzinfo is timezone.utc
+    assert entry.timestamp.tzinfo is UTC
     with pytest.raises(ValidationError):  # assignment is still validated
         entry.session_id = 5  # type: ignore[assignment]
     with pytest.raises(ValidationError, match="finite"):

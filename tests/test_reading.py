@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from analytics._summary import Quantiles, summarize_entries
 
 from .strategies import entries
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def at(seconds: float, type: MetricType = MetricType.TOOL_USE, **fields: object) -> MetricEntry:
