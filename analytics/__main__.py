@@ -163,7 +163,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("python", "duckdb"),
         default="python",
-        help="duckdb: compute the report in SQL (pip install 'analytics[duckdb]')",
+        help="duckdb: compute the report in SQL (pip install 'asyncio-jsonl-analytics[duckdb]')",
     )
     report.add_argument("--output", type=Path, help="write here instead of stdout")
 
@@ -188,7 +188,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("jsonl", "csv", "parquet"),
         default="jsonl",
-        help="parquet needs DuckDB: pip install 'analytics[duckdb]'",
+        help="parquet needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'",
     )
     _add_filters(export)
 
@@ -291,7 +291,7 @@ def _export_parquet(args: argparse.Namespace) -> int:
 
         from ._duckdb import write_parquet
     except ModuleNotFoundError:
-        raise _CliError("--format parquet needs DuckDB: pip install 'analytics[duckdb]'") from None
+        raise _CliError("--format parquet needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'") from None
     staging = args.out.with_name(args.out.name + ".jsonl.tmp")
     count = 0
     try:

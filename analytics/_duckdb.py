@@ -1,7 +1,7 @@
 """The same ``Summary`` as the Python engine, computed in SQL by DuckDB.
 
 For directories beyond what one Python process should scan: DuckDB reads ``.jsonl``
-and ``.jsonl.gz`` natively, in parallel. Install with ``pip install 'analytics[duckdb]'``.
+and ``.jsonl.gz`` natively, in parallel. Install with ``pip install 'asyncio-jsonl-analytics[duckdb]'``.
 The Python engine decides which files to read (our names only, a source next to its
 complete ``.gz`` skipped, ``since``/``until`` pushed down to file names), so both
 engines see the same files.
@@ -65,14 +65,14 @@ def summarize_duckdb(
     """:func:`analytics.summarize`, computed by DuckDB.
 
     Raises:
-        ModuleNotFoundError: DuckDB is not installed (``pip install 'analytics[duckdb]'``).
+        ModuleNotFoundError: DuckDB is not installed (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
         FileNotFoundError: the directory does not exist.
     """
     try:
         import duckdb
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
-            "the duckdb engine needs DuckDB: pip install 'analytics[duckdb]'"
+            "the duckdb engine needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'"
         ) from exc
     _Filter(since, until, types, session_id, user_id)  # the same argument checks
     directory = resolve_metrics_dir(base_path)
@@ -247,13 +247,13 @@ def write_parquet(jsonl_path: str | os.PathLike[str], out: str | os.PathLike[str
     as a UTC timestamp, ``data`` and ``metadata`` as JSON text.
 
     Raises:
-        ModuleNotFoundError: DuckDB is not installed (``pip install 'analytics[duckdb]'``).
+        ModuleNotFoundError: DuckDB is not installed (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
     """
     try:
         import duckdb
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
-            "Parquet export needs DuckDB: pip install 'analytics[duckdb]'"
+            "Parquet export needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'"
         ) from exc
     con = duckdb.connect()
     try:
