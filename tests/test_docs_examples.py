@@ -1,54 +1,108 @@
-"""The service examples in docs/integrations.md run as written."""
+"""Every Python block in README.md and docs/*.md runs as written.
+
+Each ```python block is one test case, with id ``file:line`` (the line of its opening
+fence). It is written to a file in a fresh temporary directory and run there by a new
+interpreter (so: a fresh namespace and a fresh event loop), with a timeout. A block
+preceded by the line ``<!-- fragment -->`` is deliberately incomplete and is skipped;
+it is the only kind that is.
+"""
 
 from __future__ import annotations
 
+import ast
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from analytics import MetricType, iter_entries
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FRAGMENT = "<!-- fragment -->"
+TIMEOUT = 30.0
+# The only third-party packages the docs may import (all in the test extra).
+ALLOWED_THIRD_PARTY = {"analytics", "fastapi", "aiohttp", "httpx", "duckdb"}
 
-DOC = Path(__file__).parent.parent / "docs" / "integrations.md"
-
-
-def example(heading: str, tmp_path: Path) -> dict[str, Any]:
-    """Run the first Python block under ``heading``, writing into ``tmp_path``."""
-    text = DOC.read_text()
-    section = text.split(f"## {heading}", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None, heading
-    source = code.group(1).replace('"./data"', repr(str(tmp_path)))
-    namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(source, f"{DOC.name}:{heading}", "exec"), namespace)
-    return namespace
+FENCE = re.compile(r"^```(\w*)\s*$")
 
 
-def test_fastapi_lifespan_example(tmp_path: Path) -> None:
-    pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int
+    code: str
+    fragment: bool
 
-    app = example("FastAPI (lifespan)", tmp_path)["app"]
-    with TestClient(app) as client:
-        response = client.post("/tools/grep", headers={"x-session-id": "s-1"})
-        assert response.json() == {"result": "done"}
-    # Leaving the client ran the lifespan's exit: the writer is closed, all written.
-    (entry,) = list(iter_entries(tmp_path))
-    assert entry.type is MetricType.TOOL_USE
-    assert entry.session_id == "s-1"
-    assert entry.data["tool_name"] == "grep"
-    assert entry.data["success"] is True
+    @property
+    def id(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
 
 
-async def test_aiohttp_startup_and_cleanup_example(tmp_path: Path) -> None:
-    pytest.importorskip("aiohttp")
-    from aiohttp.test_utils import TestClient, TestServer
+def python_blocks(path: Path) -> list[Block]:
+    """The ```python blocks of ``path``, with the 1-based line of each opening fence."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if match is None:
+            i += 1
+            continue
+        start, lang = i, match.group(1)
+        i += 1
+        body: list[str] = []
+        while i < len(lines) and lines[i].rstrip() != "```":
+            body.append(lines[i])
+            i += 1
+        i += 1  # the closing fence
+        if lang == "python":
+            before = [line for line in lines[:start] if line.strip()]
+            fragment = bool(before) and before[-1].strip() == FRAGMENT
+            blocks.append(Block(path, start + 1, "\n".join(body) + "\n", fragment))
+    return blocks
 
-    app = example("aiohttp (startup and cleanup)", tmp_path)["app"]
-    async with TestClient(TestServer(app)) as client:
-        response = await client.get("/")
-        assert await response.text() == "hello"
-    (entry,) = list(iter_entries(tmp_path))
-    assert entry.type is MetricType.PERFORMANCE
-    assert entry.data["operation"] == "hello"
+
+BLOCKS = [block for path in DOCS for block in python_blocks(path)]
+
+
+def imported_top_level(code: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_blocks_found() -> None:
+    assert len(BLOCKS) >= 10
+    assert all(not block.fragment for block in BLOCKS if block.path.name == "README.md")
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_block_runs(block: Block, tmp_path: Path) -> None:
+    if block.fragment:
+        pytest.skip("marked <!-- fragment -->")
+    script = tmp_path / "block.py"
+    script.write_text(block.code, encoding="utf-8")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-X", "dev", str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{block.id} did not finish in {TIMEOUT} s")
+    assert result.returncode == 0, f"{block.id} failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_block_imports_only_known_packages(block: Block) -> None:
+    third_party = imported_top_level(block.code) - set(sys.stdlib_module_names)
+    assert third_party <= ALLOWED_THIRD_PARTY, f"{block.id} imports {third_party}"
