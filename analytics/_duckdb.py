@@ -1,21 +1,31 @@
 """The same ``Summary`` as the Python engine, computed in SQL by DuckDB.
 
 For directories beyond what one Python process should scan: DuckDB reads ``.jsonl``
-and ``.jsonl.gz`` natively, in parallel. Install with ``pip install 'asyncio-jsonl-analytics[duckdb]'``.
+and ``.jsonl.gz`` natively, in parallel. Install with
+``pip install 'asyncio-jsonl-analytics[duckdb]'``.
 The Python engine decides which files to read (our names only, a source next to its
-complete ``.gz`` skipped, ``since``/``until`` pushed down to file names), so both
+complete ``.gz`` skipped, ``since``/``until`` pushed down to the files' entry-time bounds), so both
 engines see the same files.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from ._models import MetricType
-from ._reader import ReadStats, _Filter, _named_files, _select, resolve_metrics_dir
+from ._reader import (
+    ReadStats,
+    _Filter,
+    _named_files,
+    _select,
+    damaged_prefix,
+    resolve_metrics_dir,
+)
 from ._summary import ErrorStats, ModelTokens, SessionStats, Summary, ToolStats
 
 __all__ = ["summarize_duckdb"]
@@ -29,7 +39,7 @@ _NUMBER = "('DOUBLE', 'UBIGINT', 'BIGINT')"
 
 def _num(path: str) -> str:
     """SQL for a JSON number at ``path`` as DOUBLE, NULL if it is not a number."""
-    return f"CASE WHEN json_type({path}) IN {_NUMBER} THEN CAST({path} AS DOUBLE) END"
+    return f"CASE WHEN json_type({path}) IN {_NUMBER} THEN TRY_CAST({path} AS DOUBLE) END"
 
 
 def _quantiles(table: str, key: str, value: str) -> str:
@@ -65,7 +75,8 @@ def summarize_duckdb(
     """:func:`analytics.summarize`, computed by DuckDB.
 
     Raises:
-        ModuleNotFoundError: DuckDB is not installed (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
+        ModuleNotFoundError: DuckDB is not installed
+            (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
         FileNotFoundError: the directory does not exist.
     """
     try:
@@ -77,8 +88,50 @@ def summarize_duckdb(
     _Filter(since, until, types, session_id, user_id)  # the same argument checks
     directory = resolve_metrics_dir(base_path)
     files = [
-        str(path) for _, path in _select(_named_files(directory, prefix), since, until, ReadStats())
+        str(path)
+        for _, path, _ in _select(_named_files(directory, prefix), since, until, ReadStats())
     ]
+    if not files:
+        return Summary()
+    try:
+        return _run(duckdb, files, since, until, types, session_id, user_id)
+    except duckdb.IOException:
+        # A file vanished (rotated) or a .gz is damaged: read what can be read.
+        with tempfile.TemporaryDirectory(prefix="analytics-") as scratch:
+            readable = [_readable(path, Path(scratch)) for path in files]
+            return _run(
+                duckdb, [p for p in readable if p], since, until, types, session_id, user_id
+            )
+
+
+def _readable(path: str, scratch: Path) -> str | None:
+    """``path``, its ``.gz`` if it was compressed and removed since, or a copy of what
+    a damaged ``.gz`` holds before the damage (warned about, as the Python engine
+    does); ``None`` if it is gone."""
+    source = Path(path)
+    if not source.name.endswith(".gz"):
+        if source.exists():
+            return path
+        source = source.with_name(source.name + ".gz")
+        if not source.exists():
+            return None
+    intact = damaged_prefix(source)
+    if intact is None:
+        return str(source)
+    copy = scratch / source.name.removesuffix(".gz")
+    copy.write_bytes(intact)
+    return str(copy)
+
+
+def _run(
+    duckdb: Any,
+    files: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    types: Iterable[MetricType | str] | None,
+    session_id: str | None,
+    user_id: str | None,
+) -> Summary:
     if not files:
         return Summary()
     con = duckdb.connect()
@@ -247,7 +300,8 @@ def write_parquet(jsonl_path: str | os.PathLike[str], out: str | os.PathLike[str
     as a UTC timestamp, ``data`` and ``metadata`` as JSON text.
 
     Raises:
-        ModuleNotFoundError: DuckDB is not installed (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
+        ModuleNotFoundError: DuckDB is not installed
+            (``pip install 'asyncio-jsonl-analytics[duckdb]'``).
     """
     try:
         import duckdb

@@ -10,14 +10,13 @@ from __future__ import annotations
 import bisect
 import errno
 import gzip
-import itertools
 import logging
 import os
 import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import anyio
 import anyio.to_thread
 from pydantic_core import from_json
 
+from ._bounds import TimeBounds, read_bounds
 from ._models import MetricEntry, MetricType
 from ._policy import FileName, parse_name
 
@@ -43,15 +43,6 @@ logger = logging.getLogger("analytics")
 
 _READ_CHUNK = 1024 * 1024
 """Bytes read per blocking call: large, but bounded."""
-
-SLACK = timedelta(minutes=5)
-"""How far an entry's timestamp may precede its file's creation time (it waited in a
-buffer across a rotation), or follow the next file's. Files are skipped by their
-names only when they lie further than this outside ``since``/``until``."""
-
-REORDER_WINDOW = 4096
-"""Entries of one file are reordered within this many, to absorb the small disorder
-of concurrent producers; every file is read in order otherwise."""
 
 _BATCH = 2000
 """Entries handed from the reading thread to the event loop per hop."""
@@ -95,7 +86,22 @@ def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:
 
 
 def _named_files(metrics_dir: Path, prefix: str) -> list[tuple[FileName, Path]]:
-    found = [(info, p) for p in metrics_dir.iterdir() if (info := parse_name(p.name, prefix))]
+    found = []
+    with os.scandir(metrics_dir) as entries:
+        for item in entries:
+            info = parse_name(item.name, prefix)
+            if info is None:
+                continue
+            try:
+                regular = item.is_file()
+            except OSError:
+                regular = False
+            if not regular:
+                logger.warning(
+                    "%s: named like a data file but not a regular file; ignored", item.name
+                )
+                continue
+            found.append((info, metrics_dir / item.name))
     compressed = {info.stem for info, _ in found if info.compressed}
     return sorted(
         (info, path) for info, path in found if info.compressed or info.name not in compressed
@@ -103,10 +109,67 @@ def _named_files(metrics_dir: Path, prefix: str) -> list[tuple[FileName, Path]]:
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        while chunk := f.read(_READ_CHUNK):
-            yield chunk
+    """The bytes of ``path``, uncompressed. A ``.jsonl`` that vanishes before or while
+    it is read (the writer compressed it, then removed it) is read on from its
+    ``.gz``, whose uncompressed bytes are the same, from where reading stopped."""
+    if path.name.endswith(".gz"):
+        yield from _gunzip(path)
+        return
+    done = 0
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_READ_CHUNK):
+                done += len(chunk)
+                yield chunk
+        return
+    except FileNotFoundError:
+        pass
+    compressed = path.with_name(path.name + ".gz")
+    logger.info("%s disappeared while reading; reading on from %s", path.name, compressed.name)
+    yield from _gunzip(compressed, skip=done)
+
+
+_RAW_CHUNK = 256 * 1024
+"""Compressed bytes read per blocking call."""
+
+
+def _gunzip(path: Path, skip: int = 0) -> Iterator[bytes]:
+    """The uncompressed bytes of a gzip file (all its members), after the first
+    ``skip``, yielded as they come: at a damaged or truncated stream, everything
+    before the damage has been yielded when ``EOFError`` or ``zlib.error`` is raised.
+    """
+    with open(path, "rb") as f:
+        inflate = zlib.decompressobj(wbits=31)
+        started = False
+        while raw := f.read(_RAW_CHUNK):
+            while raw:
+                started = True
+                out = inflate.decompress(raw)
+                raw = b""
+                if inflate.eof:  # another member may follow
+                    raw = inflate.unused_data
+                    inflate = zlib.decompressobj(wbits=31)
+                    started = bool(raw)
+                if skip:
+                    cut = min(skip, len(out))
+                    out, skip = out[cut:], skip - cut
+                if out:
+                    yield out
+        if started:
+            raise EOFError("compressed file ended before the end-of-stream marker")
+
+
+def damaged_prefix(path: Path) -> bytes | None:
+    """What a damaged or truncated ``.gz`` holds before the damage (a warning is
+    logged); ``None`` when it is intact. Blocking."""
+    parts: list[bytes] = []
+    try:
+        for chunk in _gunzip(path):
+            parts.append(chunk)
+    except (EOFError, zlib.error) as exc:
+        logger.warning("%s: stopped at a damaged gzip stream (%s)", path.name, exc)
+        return b"".join(parts)
+    return None
 
 
 def _line_batches(path: Path) -> Iterator[tuple[int, list[bytes]]]:
@@ -257,24 +320,6 @@ def _timestamp(e: MetricEntry) -> datetime:
     return e.timestamp
 
 
-def _in_order(batches: Iterator[list[MetricEntry]]) -> Iterator[list[MetricEntry]]:
-    """Sort a nearly sorted stream of batches within a bounded window.
-
-    The last ``REORDER_WINDOW`` entries of each sorted batch are held back and sorted
-    with the next batch, so an entry may arrive up to that many places late. Sorting
-    nearly sorted data is close to linear, and costs nothing per entry in Python.
-    """
-    held: list[MetricEntry] = []
-    for batch in batches:
-        held.extend(batch)
-        held.sort(key=_timestamp)
-        if len(held) > REORDER_WINDOW:
-            ready, held = held[:-REORDER_WINDOW], held[-REORDER_WINDOW:]
-            yield ready
-    if held:
-        yield held
-
-
 class _Filter:
     def __init__(
         self,
@@ -375,64 +420,115 @@ def _iter(
     keep = _Filter(since, until, types, session_id, user_id)
     stats = stats if stats is not None else ReadStats()
     directory = resolve_metrics_dir(base_path)
-    files = _select(_named_files(directory, prefix), since, until, stats)
+    files: list[tuple[datetime | None, int, Path]] = []
+    for number, (_, path, bounds) in enumerate(
+        _select(_named_files(directory, prefix), since, until, stats)
+    ):
+        if bounds is None:  # unknown: learn them from the entry times themselves
+            bounds = scan_bounds(path)
+            if bounds is not None and not bounds.overlaps(since, until):
+                stats.files_skipped += 1
+                continue
+        files.append((bounds.first if bounds is not None else None, number, path))
 
-    def stream(path: Path) -> Iterator[list[MetricEntry]]:
+    def load(path: Path) -> list[MetricEntry]:
+        """A whole file (files are bounded by ``max_file_size``), filtered, in order."""
         stats.files += 1
-        batches = _parse_batches(path, stats, parse)
+        entries = [e for batch in _parse_batches(path, stats, parse) for e in batch]
         if keep.active:
-            batches = ([e for e in batch if keep(e)] for batch in batches)
-        return _in_order(batches)
+            entries = [e for e in entries if keep(e)]
+        entries.sort(key=_timestamp)  # close to linear when already in order
+        return entries
 
-    for batch in _merge(files, stream):
+    for batch in _merge(files, load):
         stats.entries += len(batch)
         yield from batch
 
 
-class _Run:
-    """One open file: its current sorted batch, and where reading got to in it."""
+_ENTRY_TIME = re.compile(rb'"timestamp"\s*:\s*"([^"\\]*)"')
 
-    __slots__ = ("batch", "batches", "position")
 
-    def __init__(self, batches: Iterator[list[MetricEntry]]) -> None:
-        self.batches = batches
-        self.batch: list[MetricEntry] = []
-        self.position = 0
+def scan_bounds(path: Path) -> TimeBounds | None:
+    """The entry-time span of a file whose header does not record it, found by
+    looking at its lines' ``timestamp`` values only (no full parse); ``None`` when a
+    line's time cannot be found that way (the file is then read first of all)."""
+    low: datetime | None = None
+    high: datetime | None = None
+    rest = b""
+    try:
+        for chunk in _chunks(path):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            rest, data = data[cut:], data[:cut]
+            lines = data.count(b"\n") - data.count(b"\n\n")
+            found = _ENTRY_TIME.findall(data)
+            if len(found) < lines and _hides_a_time(data):
+                return None
+            plain = [t for t in found if len(t) == 32 and t.endswith(b"+00:00")]
+            odd = {t for t in found if len(t) != 32 or not t.endswith(b"+00:00")}
+            # Times as this library writes them sort as text: parse two of them.
+            for text in {min(plain, default=b""), max(plain, default=b"")} | odd:
+                if not text:
+                    continue
+                try:
+                    moment = _parse_time(text.decode()).astimezone(UTC)
+                except (ValueError, UnicodeDecodeError):
+                    continue  # not a valid entry time: the line will not be read either
+                if moment.utcoffset() is None:
+                    continue
+                low = moment if low is None or moment < low else low
+                high = moment if high is None or moment > high else high
+    except (OSError, EOFError, zlib.error):
+        return None
+    if rest.strip():
+        tail = _ENTRY_TIME.search(rest)
+        if tail is None:
+            if _hides_a_time(rest):
+                return None
+        else:
+            try:
+                moment = _parse_time(tail.group(1).decode()).astimezone(UTC)
+                low = moment if low is None or moment < low else low
+                high = moment if high is None or moment > high else high
+            except (ValueError, UnicodeDecodeError):
+                pass
+    if low is None or high is None:
+        return None
+    return TimeBounds.of(low, high)
 
-    def ready(self) -> bool:
-        """Make sure an unread entry is at hand; ``False`` once the file is done."""
-        while self.position >= len(self.batch):
-            following = next(self.batches, None)
-            if following is None:
-                return False
-            self.batch, self.position = following, 0
-        return True
+
+def _hides_a_time(data: bytes) -> bool:
+    """Whether a line without a plain ``"timestamp":"..."`` may still be a valid entry
+    (its key or time written with JSON escapes); without escapes, it cannot be."""
+    return any(b"\\" in line and not _ENTRY_TIME.search(line) for line in data.split(b"\n"))
 
 
 def _merge(
-    files: list[tuple[FileName, Path]],
-    open_file: Callable[[Path], Iterator[list[MetricEntry]]],
+    files: list[tuple[datetime | None, int, Path]],
+    load: Callable[[Path], list[MetricEntry]],
 ) -> Iterator[list[MetricEntry]]:
-    """A k-way merge that works a batch at a time.
+    """A k-way merge of whole sorted files, a slice at a time.
 
-    Every open file holds a sorted batch. Everything up to the earliest "last entry of
-    a batch" (and before the next unopened file may start) is final: it is taken from
-    every file at once and sorted together, which merges the sorted runs in C rather
-    than one entry at a time in Python. A file is opened only when the merge reaches
-    its creation time (less ``SLACK``).
+    A file is loaded only when the merge reaches the earliest entry time it may hold
+    (from its bounds; a file whose bounds are unknown is loaded first of all), so
+    memory holds the files that overlap in entry time, not all of them. Everything
+    up to the earliest "last entry" of the loaded files is final once no unloaded
+    file may start before it: it is taken from every file at once and sorted
+    together, which merges the runs in C rather than one entry at a time.
     """
-    pending = sorted(((info.created - SLACK, n, path) for n, (info, path) in enumerate(files)))
+    lowest = datetime.min.replace(tzinfo=UTC)
+    pending = sorted((first or lowest, n, path) for first, n, path in files)
     pending.reverse()
     runs: list[_Run] = []
     while runs or pending:
         if not runs:
-            runs.append(_Run(open_file(pending.pop()[2])))
+            runs.append(_Run(load(pending.pop()[2])))
         runs = [run for run in runs if run.ready()]
         if not runs:
             continue
         frontier = min(run.batch[-1].timestamp for run in runs)
         if pending and pending[-1][0] <= frontier:
-            runs.append(_Run(open_file(pending.pop()[2])))
+            runs.append(_Run(load(pending.pop()[2])))
             continue  # it may hold earlier entries: look again
         if len(runs) == 1:
             run = runs[0]
@@ -449,30 +545,37 @@ def _merge(
         yield merged
 
 
+class _Run:
+    """One loaded file, and where the merge got to in it."""
+
+    __slots__ = ("batch", "position")
+
+    def __init__(self, entries: list[MetricEntry]) -> None:
+        self.batch = entries
+        self.position = 0
+
+    def ready(self) -> bool:
+        """Whether an unread entry is left."""
+        return self.position < len(self.batch)
+
+
 def _select(
     files: list[tuple[FileName, Path]],
     since: datetime | None,
     until: datetime | None,
     stats: ReadStats,
-) -> list[tuple[FileName, Path]]:
-    """Drop files that cannot hold entries in ``[since, until)``, by their names."""
-    # A file's entries end about when the next file of the same writer starts.
-    next_start: dict[int, datetime] = {}
-    by_writer: dict[tuple[int, str], list[int]] = {}
-    for index, (info, _) in enumerate(files):
-        by_writer.setdefault((info.pid, info.tag), []).append(index)
-    for indexes in by_writer.values():
-        for here, following in itertools.pairwise(indexes):
-            next_start[here] = files[following][0].created
+) -> list[tuple[FileName, Path, TimeBounds | None]]:
+    """Drop files that cannot hold entries in ``[since, until)``, by the entry-time
+    bounds in their gzip header. A file name tells when the file was created, not
+    which entry times it holds, so a file whose bounds are unknown is kept."""
+    filtering = since is not None or until is not None
     chosen = []
-    for index, (info, path) in enumerate(files):
-        too_late = until is not None and info.created - SLACK >= until
-        end = next_start.get(index)
-        too_early = since is not None and end is not None and end + SLACK < since
-        if too_late or too_early:
+    for info, path in files:
+        bounds = read_bounds(path) if info.compressed else None
+        if filtering and bounds is not None and not bounds.overlaps(since, until):
             stats.files_skipped += 1
         else:
-            chosen.append((info, path))
+            chosen.append((info, path, bounds))
     return chosen
 
 

@@ -448,7 +448,7 @@ def summarize(
     keep = _Filter(since, until, types, session_id, user_id)
     stats = stats if stats is not None else ReadStats()
     directory = resolve_metrics_dir(base_path)
-    paths = [path for _, path in _select(_named_files(directory, prefix), since, until, stats)]
+    paths = [path for _, path, _ in _select(_named_files(directory, prefix), since, until, stats)]
     if workers is None:
         workers = _auto_workers(paths)
     totals = _Totals()
