@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,40 @@ class Timing:
         self.data: dict[str, JsonValue] = {}
         self.entry: MetricEntry | None = None
         """The entry written when the block ended."""
+
+
+def _bad(name: str, expected: str, value: object) -> TypeError:
+    return TypeError(f"{name} must be {expected}, not {type(value).__name__} {value!r}")
+
+
+def _str(name: str, value: object) -> None:
+    if value.__class__ is not str and not isinstance(value, str):
+        raise _bad(name, "a str", value)
+
+
+def _bool(name: str, value: object) -> None:
+    if value.__class__ is not bool:
+        raise _bad(name, "a bool (True or False)", value)
+
+
+def _int(name: str, value: object) -> None:
+    if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise _bad(name, "an int", value)
+
+
+def _num(name: str, value: object) -> None:
+    kind = value.__class__
+    if (
+        kind is not float
+        and kind is not int
+        and (not isinstance(value, (int, float)) or isinstance(value, bool))
+    ):
+        raise _bad(name, "a number (int or float)", value)
+
+
+def _opt(check: Callable[[str, object], None], name: str, value: object) -> None:
+    if value is not None:
+        check(name, value)
 
 
 def _data(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,6 +215,10 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A session began."""
+        if project_path is not None:
+            _str("project_path", project_path)
+        if model is not None:
+            _str("model", model)
         data = _data({"project_path": project_path, "model": model}, kwargs)
         return await self._record(MetricType.SESSION_START, data, session_id, user_id)
 
@@ -193,6 +231,10 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A session ended."""
+        if duration_seconds is not None:
+            _num("duration_seconds", duration_seconds)
+        if token_count is not None:
+            _int("token_count", token_count)
         data = _data({"duration_seconds": duration_seconds, "token_count": token_count}, kwargs)
         return await self._record(MetricType.SESSION_END, data, session_id, user_id)
 
@@ -205,9 +247,16 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A tool was called."""
+        if tool_name.__class__ is not str:
+            _str("tool_name", tool_name)
+        if success.__class__ is not bool:
+            _bool("success", success)
         # The hottest call in most services: build ``data`` without the generic merge.
         data: dict[str, Any] = {"tool_name": tool_name, "success": success}
         if duration_ms is not None:
+            kind = duration_ms.__class__
+            if kind is not float and kind is not int:
+                _num("duration_ms", duration_ms)
             data["duration_ms"] = duration_ms
         if kwargs:
             data.update(kwargs)
@@ -223,6 +272,10 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """An agent (or sub-agent) ran a task."""
+        _str("agent_name", agent_name)
+        _bool("success", success)
+        _opt(_num, "duration_ms", duration_ms)
+        _opt(_str, "task", task)
         data = _data(
             {
                 "agent_name": agent_name,
@@ -243,6 +296,9 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A checkpoint (a saved state that can be restored) was created."""
+        _str("checkpoint_id", checkpoint_id)
+        _opt(_str, "description", description)
+        _opt(_int, "files_changed", files_changed)
         data = _data(
             {
                 "checkpoint_id": checkpoint_id,
@@ -263,6 +319,10 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """A hook ran in response to an event."""
+        _str("hook_name", hook_name)
+        _opt(_str, "event", event)
+        _opt(_bool, "success", success)
+        _opt(_num, "duration_ms", duration_ms)
         data = _data(
             {
                 "hook_name": hook_name,
@@ -285,6 +345,10 @@ class MetricsWriter:
     ) -> MetricEntry:
         """A command was run. ``success`` defaults to ``exit_code == 0`` when only the
         exit code is given."""
+        _str("command", command)
+        _opt(_int, "exit_code", exit_code)
+        _opt(_num, "duration_ms", duration_ms)
+        _opt(_bool, "success", success)
         if success is None and exit_code is not None:
             success = exit_code == 0
         data = _data(
@@ -307,6 +371,9 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """An error occurred."""
+        _str("error_type", error_type)
+        _str("error_message", error_message)
+        _opt(_str, "stack_trace", stack_trace)
         data = _data(
             {"error_type": error_type, "error_message": error_message, "stack_trace": stack_trace},
             kwargs,
@@ -325,6 +392,12 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """Tokens were consumed by a model call. ``total_tokens`` is added for you."""
+        _str("model", model)
+        _int("input_tokens", input_tokens)
+        _int("output_tokens", output_tokens)
+        _opt(_int, "cache_read_tokens", cache_read_tokens)
+        _opt(_int, "cache_write_tokens", cache_write_tokens)
+        _opt(_num, "cost_usd", cost_usd)
         data = _data(
             {
                 "model": model,
@@ -348,6 +421,9 @@ class MetricsWriter:
         **kwargs: Any,
     ) -> MetricEntry:
         """An operation took ``duration_ms``."""
+        _str("operation", operation)
+        _num("duration_ms", duration_ms)
+        _bool("success", success)
         data = _data(
             {"operation": operation, "duration_ms": duration_ms, "success": success}, kwargs
         )

@@ -142,6 +142,8 @@ class MetricEntry(BaseModel):
             SerializationError: the entry holds a value JSON cannot represent (it was
                 mutated after validation).
         """
+        if not (_plain(self.data) and _plain(self.metadata)):
+            _refuse_non_json(self)
         try:
             line = self.__pydantic_serializer__.to_json(self).replace(
                 _PYDANTIC_UTC_END, _ISO_UTC_END, 1
@@ -260,3 +262,43 @@ def _reject_non_finite(entry: MetricEntry) -> None:
 
     walk(entry.data, ("data",))
     walk(entry.metadata, ("metadata",))
+
+
+def _refuse_non_json(entry: MetricEntry) -> None:
+    """Raise SerializationError if ``data`` or ``metadata`` holds anything the model
+    would not accept: pydantic's serializer would silently turn a set or tuple into a
+    list and NaN or infinity into ``null``."""
+
+    def walk(value: Any, path: str) -> None:
+        kind = type(value)
+        if kind in _SCALARS:
+            return
+        if kind is float:
+            if value - value != 0.0:
+                raise SerializationError(
+                    f"entry {entry.id!r} cannot be serialized: {path} is {value!r},"
+                    " which JSON cannot represent"
+                )
+            return
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise SerializationError(
+                        f"entry {entry.id!r} cannot be serialized: {path} has a"
+                        f" {type(key).__name__} key {key!r}; keys must be str"
+                    )
+                walk(item, f"{path}.{key}")
+            return
+        if kind is list:
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+            return
+        if isinstance(value, (str, int, float, dict, list)) or value is None:
+            return  # a subclass pydantic accepted at validation
+        raise SerializationError(
+            f"entry {entry.id!r} cannot be serialized: {path} is a {kind.__name__},"
+            " which JSON cannot represent"
+        )
+
+    walk(entry.data, "data")
+    walk(entry.metadata, "metadata")

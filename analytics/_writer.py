@@ -466,21 +466,45 @@ class JSONLWriter:
             self._poke()  # half full: flush now, whatever the pace
 
     async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
-        """Serialize every entry, then buffer them all, in order.
+        """Serialize every entry, then buffer the good ones, in order.
 
-        If any entry is invalid, none is accepted.
+        An entry that cannot be serialized is refused alone: the others are still
+        buffered, and then one SerializationError names every refused entry by its
+        index in ``entries`` and its id (the first failure is its ``__cause__``).
 
         Raises:
-            The same errors as :meth:`write`.
+            TypeError: an item is not a MetricEntry (nothing is accepted).
+            SerializationError: after buffering the good entries, if some were refused.
+            The other errors of :meth:`write`.
         """
+        from ._exceptions import SerializationError
+
         self._check_open()
         lines: list[bytes] = []
-        for entry in entries:
+        refused: list[str] = []
+        first: SerializationError | None = None
+        items = list(entries)
+        for entry in items:
             if not isinstance(entry, MetricEntry):
                 raise TypeError(
                     f"write_batch() takes MetricEntry items, not {type(entry).__name__}"
                 )
-            lines.append(entry.to_json_line())
+        for index, entry in enumerate(items):
+            try:
+                lines.append(entry.to_json_line())
+            except SerializationError as exc:
+                refused.append(f"#{index} (id {entry.id!r})")
+                first = first or exc
+        await self._write_lines(lines)
+        if refused:
+            raise SerializationError(
+                f"write_batch() refused {len(refused)} of {len(items)} entries that"
+                f" cannot be serialized: {', '.join(refused)}; the other"
+                f" {len(lines)} were accepted"
+            ) from first
+
+    async def _write_lines(self, lines: list[bytes]) -> None:
+        """The rest of write_batch: buffer serialized lines, applying on_full."""
         limit = self._config.max_pending
         if self._config.on_full == "raise" and self.pending + len(lines) > limit:
             raise BufferFullError(

@@ -200,14 +200,14 @@ class TestBadInput:
                 await writer.write({"type": "tool_use"})  # type: ignore[arg-type]
             assert writer.pending == 0
 
-    async def test_write_batch_with_a_bad_entry_accepts_none(self, tmp_path: Path) -> None:
+    async def test_write_batch_refuses_only_the_bad_entry(self, tmp_path: Path) -> None:
         async with JSONLWriter(tmp_path) as writer:
             bad = entry(1)
             bad.data["oops"] = object()  # type: ignore[assignment]
-            with pytest.raises(SerializationError):
+            with pytest.raises(SerializationError, match="refused 1 of 3"):
                 await writer.write_batch([entry(0), bad, entry(2)])
-            assert writer.pending == 0
-        assert read_all(writer.metrics_dir) == []
+            assert writer.pending == 2
+        assert [e.data["seq"] for e in read_all(writer.metrics_dir)] == [0, 2]
 
 
 class TestRotation:
