@@ -8,6 +8,7 @@ import inspect
 import logging
 import math
 import os
+import random
 import threading
 import time
 import warnings
@@ -722,7 +723,7 @@ class JSONLWriter:
         self._errors += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
         self._failures += 1
-        delay = min(_RETRY_FIRST * 2 ** (self._failures - 1), _RETRY_MAX)
+        delay = _retry_delay(self._failures)
         self._retry_at = time.monotonic() + delay
         now = time.monotonic()
         if self._failures == 1 or now - self._last_log >= _LOG_EVERY:
@@ -841,6 +842,16 @@ class JSONLWriter:
                 source=self,
                 stacklevel=2,
             )
+
+
+def _retry_delay(failures: int) -> float:
+    """Seconds before the next retry after ``failures`` failures in a row: doubling
+    from ``_RETRY_FIRST``, capped at ``_RETRY_MAX``, with up to 25% random jitter so
+    writers sharing a disk do not retry in lockstep. Never overflows: the exponent
+    is capped before the power is computed."""
+    exponent = min(max(failures - 1, 0), 32)
+    base = min(_RETRY_FIRST * 2.0**exponent, _RETRY_MAX)
+    return base * (0.75 + 0.25 * random.random())
 
 
 def _settle(waiters: list[tuple[asyncio.Future[None], bool]], error: WriteError | None) -> None:
