@@ -291,7 +291,9 @@ def _export_parquet(args: argparse.Namespace) -> int:
 
         from ._duckdb import write_parquet
     except ModuleNotFoundError:
-        raise _CliError("--format parquet needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'") from None
+        raise _CliError(
+            "--format parquet needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'"
+        ) from None
     staging = args.out.with_name(args.out.name + ".jsonl.tmp")
     count = 0
     try:
