@@ -46,8 +46,10 @@ class TestGilHandoff:
         handoff = GilHandoff()
 
         def hop() -> int:
+            # In flight for longer than HANDOFF_EVERY, so a handoff is always due...
+            time.sleep(0.005)
             for _ in range(5):
-                os.stat(".")  # each call gives up the GIL and must win it back
+                os.stat(".")  # ...and each call gives up the GIL and must win it back
             return 1
 
         try:
