@@ -6,6 +6,7 @@ import enum
 import math
 import os
 import random
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,13 +17,14 @@ from pydantic import (
     JsonValue,
     Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticSerializationError
 
 from ._exceptions import SerializationError
 
-__all__ = ["MetricEntry", "MetricType"]
+__all__ = ["MAX_NESTING", "MetricEntry", "MetricType"]
 
 
 class MetricType(str, enum.Enum):  # noqa: UP042 - str() is the value on every version
@@ -70,6 +72,56 @@ def _utc_now() -> datetime:
 # Keys must really be strings: in lax mode pydantic would turn b"k" into "k".
 JsonObject = dict[Annotated[str, Strict()], JsonValue]
 
+MAX_NESTING = 100
+"""How many lists and dicts deep a value in ``data`` or ``metadata`` may be nested
+(``{"a": [1]}`` is one deep). Every reader accepts a line this deep: pydantic's JSON
+parser, which reads the files back, stops at 200 levels for the whole line."""
+
+INT_LIMIT = 2**1024
+"""Integers must lie strictly between ``-INT_LIMIT`` and ``INT_LIMIT``: the range of a
+finite float, so every figure of a report (and every engine that reads numbers as
+doubles) can hold them. ``10**400`` is refused at the call."""
+
+# Lone surrogates (U+D800-U+DFFF) have no UTF-8 form: a value holding one cannot be
+# written, and a key holding one would be written as U+FFFD and collide.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (no lone surrogates); O(1) for ASCII."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
+def _problem(value: Any, path: str, depth: int = 0) -> str | None:
+    """What makes ``value`` (found at ``path``) impossible to write exactly and read
+    back equal, or None. Types are checked by validation; this checks what a type
+    cannot say: lone surrogates, integers out of range, nesting depth."""
+    if isinstance(value, str):
+        return None if _encodable(value) else f"{path} holds a lone surrogate character"
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int):
+        if -INT_LIMIT < value < INT_LIMIT:
+            return None
+        return f"{path} is an integer beyond ±2**1024, which no report can sum"
+    if depth > MAX_NESTING:
+        shown = path if len(path) <= 60 else f"{path[:60]}..."
+        return f"{shown} is nested more than {MAX_NESTING} lists or dicts deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and not _encodable(key):
+                return f"{path} has a key with a lone surrogate character: {key!r}"
+            problem = _problem(item, f"{path}.{key}", depth + 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _problem(item, f"{path}[{index}]", depth + 1)
+            if problem is not None:
+                return problem
+    return None
+
+
 # pydantic writes a UTC datetime with a "Z" suffix. Lines carry "+00:00" instead, which
 # every ISO-8601 parser reads, Python 3.10's ``datetime.fromisoformat`` included. The
 # keys are always in field order, so the first ``Z","type":`` in a line is the end of
@@ -109,6 +161,22 @@ class MetricEntry(BaseModel):
     user_id: Annotated[str, Strict()] | None = None
     data: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
+
+    @field_validator("id", "session_id", "user_id")
+    @classmethod
+    def _utf8(cls, value: str | None) -> str | None:
+        if value is not None and not _encodable(value):
+            raise ValueError("holds a lone surrogate character, which UTF-8 cannot encode")
+        return value
+
+    @field_validator("data", "metadata")
+    @classmethod
+    def _exact(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if not _plain(value):
+            problem = _problem(value, info.field_name or "value")
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("timestamp")
     @classmethod
@@ -174,21 +242,30 @@ class MetricEntry(BaseModel):
         return entry
 
 
-_SCALARS = frozenset((str, int, bool, type(None)))
 _FIELDS_SET = frozenset(("type", "session_id", "user_id", "data", "metadata"))
 _new_object = object.__new__
 _set_slot = object.__setattr__
+_NoneType = type(None)
 
 
 def _plain(values: dict[Any, Any]) -> bool:
-    """Whether ``values`` holds only string keys and scalar JSON values (no NaN, no
-    infinity, no containers), checked by exact type: what pydantic would accept
-    unchanged, so validating it again could only cost time."""
+    """Whether ``values`` holds only string keys and scalar JSON values that are
+    written exactly (no containers, no NaN or infinity, no lone surrogates, integers
+    in range), checked by exact type: what the model would accept unchanged, so
+    validating it again could only cost time."""
     for key, value in values.items():
-        kind = type(value)
-        if type(key) is not str:
+        if type(key) is not str or not (key.isascii() or _encodable(key)):
             return False
-        if kind in _SCALARS:
+        kind = type(value)
+        if kind is str:
+            if value.isascii() or _encodable(value):
+                continue
+            return False
+        if kind is int:
+            if -INT_LIMIT < value < INT_LIMIT:
+                continue
+            return False
+        if kind is bool or kind is _NoneType:
             continue
         if kind is not float or value - value != 0.0:  # NaN and +-inf give NaN
             return False
@@ -215,8 +292,8 @@ def build_entry(
     """
     if (
         type.__class__ is MetricType
-        and (session_id is None or session_id.__class__ is str)
-        and (user_id is None or user_id.__class__ is str)
+        and (session_id is None or (session_id.__class__ is str and _encodable(session_id)))
+        and (user_id is None or (user_id.__class__ is str and _encodable(user_id)))
         and data.__class__ is dict
         and metadata.__class__ is dict
         and _plain(data)
@@ -267,11 +344,16 @@ def _reject_non_finite(entry: MetricEntry) -> None:
 def _refuse_non_json(entry: MetricEntry) -> None:
     """Raise SerializationError if ``data`` or ``metadata`` holds anything the model
     would not accept: pydantic's serializer would silently turn a set or tuple into a
-    list and NaN or infinity into ``null``."""
+    list, NaN or infinity into ``null`` and a lone surrogate in a key into U+FFFD."""
+
+    for field, values in (("data", entry.data), ("metadata", entry.metadata)):
+        problem = _problem(values, field)  # first: it bounds the depth walk() meets
+        if problem is not None:
+            raise SerializationError(f"entry {entry.id!r} cannot be serialized: {problem}")
 
     def walk(value: Any, path: str) -> None:
         kind = type(value)
-        if kind in _SCALARS:
+        if kind is str or kind is int or kind is bool or kind is _NoneType:
             return
         if kind is float:
             if value - value != 0.0:
