@@ -82,6 +82,12 @@ INT_LIMIT = 2**1024
 finite float, so every figure of a report (and every engine that reads numbers as
 doubles) can hold them. ``10**400`` is refused at the call."""
 
+READING: dict[str, Any] = {"reading": True}
+"""The validation context of the read side (``model_validate(d, context=READING)``):
+lines already on disk are not held to the limits above. Their parser already refuses
+lone surrogates; an integer beyond ``INT_LIMIT`` or a deep value from another writer
+is read as it is (a report skips numbers it cannot hold)."""
+
 # Lone surrogates (U+D800-U+DFFF) have no UTF-8 form: a value holding one cannot be
 # written, and a key holding one would be written as U+FFFD and collide.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -164,15 +170,15 @@ class MetricEntry(BaseModel):
 
     @field_validator("id", "session_id", "user_id")
     @classmethod
-    def _utf8(cls, value: str | None) -> str | None:
-        if value is not None and not _encodable(value):
+    def _utf8(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.context is not READING and value is not None and not _encodable(value):
             raise ValueError("holds a lone surrogate character, which UTF-8 cannot encode")
         return value
 
     @field_validator("data", "metadata")
     @classmethod
     def _exact(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if not _plain(value):
+        if info.context is not READING and not _plain(value):
             problem = _problem(value, info.field_name or "value")
             if problem is not None:
                 raise ValueError(problem)
@@ -227,10 +233,14 @@ class MetricEntry(BaseModel):
     def from_json_line(cls, line: str | bytes) -> MetricEntry:
         """Parse one JSON line (with or without its newline) back into an entry.
 
+        What is on disk is taken as it is: the limits that make values read back equal
+        (see :data:`MAX_NESTING` and :data:`INT_LIMIT`) are checked when an entry is
+        built, not when another writer's line is read.
+
         Raises:
             pydantic.ValidationError: the line is not valid JSON or not a valid entry.
         """
-        entry = cls.model_validate_json(line)
+        entry = cls.model_validate_json(line, context=READING)
         # pydantic's JSON parser accepts NaN and Infinity tokens, and JsonValue lets
         # them through; an entry built in Python could never hold one.
         if (

@@ -26,7 +26,7 @@ import anyio.to_thread
 from pydantic_core import from_json
 
 from ._bounds import TimeBounds, read_bounds
-from ._models import MetricEntry, MetricType
+from ._models import READING, MetricEntry, MetricType
 from ._policy import FileName, parse_name
 
 __all__ = [
@@ -274,7 +274,7 @@ def entry_from_line(line: bytes) -> MetricEntry:
     d = from_json(line, allow_inf_nan=False)
     fields = plain_fields(d)
     if fields is None:
-        return MetricEntry.model_validate(d)
+        return MetricEntry.model_validate(d, context=READING)
     kind, moment, _, ident, sid, uid, data, meta = fields
     entry = _new_object(MetricEntry)
     _set_slot(

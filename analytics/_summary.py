@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_core import from_json
 
-from ._models import MetricEntry, MetricType
+from ._models import READING, MetricEntry, MetricType
 from ._reader import (
     ReadStats,
     _Filter,
@@ -547,7 +547,7 @@ def _add_lines(
             d = from_json(line, allow_inf_nan=False)
             fields = plain_fields(d)
             if fields is None:
-                entry = MetricEntry.model_validate(d)
+                entry = MetricEntry.model_validate(d, context=READING)
                 kind, moment, sid, uid = (
                     entry.type.value,
                     entry.timestamp,

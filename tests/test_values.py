@@ -17,6 +17,7 @@ from analytics import (
     MetricsWriter,
     MetricType,
     SerializationError,
+    iter_entries,
     read_entries,
 )
 from analytics._models import INT_LIMIT, MAX_NESTING
@@ -328,3 +329,27 @@ class TestValuesRoundTrip:
         line = e.to_json_line()
         assert MetricEntry.from_json_line(line) == e
         assert entry_from_line(line) == e
+
+
+class TestLinesFromElsewhere:
+    """The limits hold when an entry is built; a line already on disk (another writer,
+    an older version) is read as it is, by every reader alike."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [b"1" + b"0" * 400, b"[" * 150 + b"1" + b"]" * 150],
+        ids=["10**400", "150-deep"],
+    )
+    def test_is_read_as_it_is_by_every_reader(self, value: bytes, tmp_path: Path) -> None:
+        line = (
+            b'{"id":"x","timestamp":"2026-01-01T00:00:00+00:00","type":"tool_use",'
+            b'"data":{"v":' + value + b"}}\n"
+        )
+        by_model = MetricEntry.from_json_line(line)
+        assert entry_from_line(line) == by_model
+        directory = tmp_path / "metrics"
+        directory.mkdir()
+        (directory / "metrics_20260101_000000_000000_p1_a.jsonl").write_bytes(line)
+        assert list(iter_entries(tmp_path)) == [by_model]
+        with pytest.raises(SerializationError, match=r"data\.v"):
+            by_model.to_json_line()  # nothing is written that would not read back equal
