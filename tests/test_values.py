@@ -349,7 +349,7 @@ class TestLinesFromElsewhere:
         assert entry_from_line(line) == by_model
         directory = tmp_path / "metrics"
         directory.mkdir()
-        (directory / "metrics_20260101_000000_000000_p1_a.jsonl").write_bytes(line)
+        (directory / "metrics_20260101T000000.000000Z_p1_0000000a.jsonl").write_bytes(line)
         assert list(iter_entries(tmp_path)) == [by_model]
         with pytest.raises(SerializationError, match=r"data\.v"):
             by_model.to_json_line()  # nothing is written that would not read back equal
