@@ -777,7 +777,14 @@ class JSONLWriter:
         if take:
             self._inflight = []
             batch_since, self._inflight_since = self._inflight_since, None
-        self._record(outcome)
+        # A plain write that succeeds while a timed rotation is failing does not end
+        # the failure streak: the rotation is still owed.
+        owed = (
+            boundary_ns is None
+            and self._boundary_ns is not None
+            and time.time_ns() >= self._boundary_ns
+        )
+        self._record(outcome, recovered=not owed)
         if outcome.error is None:
             _settle(waiters, None)
             if outcome.rotate_error is not None:
@@ -801,13 +808,14 @@ class JSONLWriter:
         self._space_available()
         return outcome.error is None and outcome.rotate_error is None
 
-    def _record(self, outcome: WriteOutcome) -> None:
+    def _record(self, outcome: WriteOutcome, *, recovered: bool = True) -> None:
         self._flushes += 1
         self._entries_written += outcome.written
         self._bytes_written += outcome.bytes_written
         self._rotations += outcome.rotations
         self._files_deleted += outcome.deleted
-        if outcome.error is None and outcome.rotate_error is None and self._failures:
+        ok = outcome.error is None and outcome.rotate_error is None
+        if ok and recovered and self._failures:
             logger.warning(
                 "writes to %s recovered after %d failed attempt(s)",
                 self._metrics_dir,
