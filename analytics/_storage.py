@@ -257,7 +257,7 @@ class Storage:
         except OSError as exc:
             outcome.error = exc
         if outcome.rotations:
-            outcome.deleted = self._retention_quietly()
+            outcome.deleted = self.retain_quietly()
         return outcome
 
     def seal(self, lines: Sequence[bytes], boundary_ns: int) -> WriteOutcome:
@@ -288,7 +288,7 @@ class Storage:
                 except OSError as exc:
                     outcome.rotate_error = exc
         if outcome.rotations:
-            outcome.deleted = self._retention_quietly()
+            outcome.deleted = self.retain_quietly()
         return outcome
 
     def _write_lines(self, lines: Sequence[bytes], outcome: WriteOutcome) -> None:
@@ -420,6 +420,13 @@ class Storage:
                 return False  # removed meanwhile (retention in another process)
             else:
                 ops.repair_torn_tail(fd, job.path)
+            if os.path.lexists(final) and not final.is_file():
+                logger.warning(
+                    "%s is in the way (not a regular file): %s is left uncompressed",
+                    final.name,
+                    job.path.name,
+                )
+                return False
             if fresh or not final.exists():
                 tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
                 ops.compress_to(fd, tmp, self.config.compress_level, sync=self._sync)
@@ -441,7 +448,7 @@ class Storage:
             OSError: the compression failed (retention did not run).
         """
         done = self.compress(job)
-        return done, self._retention_quietly()
+        return done, self.retain_quietly()
 
     def enforce_retention(self) -> int:
         """Delete our oldest files until at most ``max_files`` remain.
@@ -542,7 +549,9 @@ class Storage:
             count += 1
         self.files, self.files_bytes = count, total - self.size
 
-    def _retention_quietly(self) -> int:
+    def retain_quietly(self) -> int:
+        """:meth:`enforce_retention`; a failure (the directory cannot be listed) is
+        logged, never raised: retention is tried again at its next pass."""
         try:
             return self.enforce_retention()
         except OSError as exc:

@@ -857,7 +857,7 @@ class JSONLWriter:
             self._retention_at = now + self._retention_period
             deleted = await self._handoff.run(
                 anyio.to_thread.run_sync(
-                    self._storage.enforce_retention, limiter=self._compress_limiter
+                    self._storage.retain_quietly, limiter=self._compress_limiter
                 )
             )
             self._files_deleted += deleted
