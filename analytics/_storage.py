@@ -63,8 +63,9 @@ class WriteOutcome:
     error: OSError | None = None
     """Why the rest of the batch was not written; ``None`` if all of it was."""
     rotate_error: OSError | None = None
-    """Why the time rotation of :meth:`Storage.seal` failed, after the whole batch
-    was written (the file stays active, and the rotation is retried)."""
+    """Why a time rotation failed (the file stays active, the rotation is retried):
+    at a boundary, after the whole batch was written; or the replacement of a
+    :attr:`Storage.stale` file, before it."""
 
 
 @dataclass
@@ -296,7 +297,13 @@ class Storage:
             return
         self._ensure_active_file()
         if self.stale:
-            self._rotate(outcome)  # an empty file of an ended interval: replaced
+            # An empty file of an interval that ended: replaced. If no new file can be
+            # made, the lines go to the old one, to be rotated at the next boundary.
+            self.stale = False
+            try:
+                self._rotate(outcome)
+            except OSError as exc:
+                outcome.rotate_error = exc
         done = 0
         total = sum(map(len, lines))
         while done < len(lines):

@@ -116,8 +116,10 @@ async def test_a_timed_rotation_that_cannot_create_its_file_backs_off(
     caplog.set_level(logging.DEBUG, logger="analytics")
     with small_tmpfs(tmp_path / "small", "1m,nr_inodes=64") as mount:
         async with JSONLWriter(mount, rotate_interval=0.2, flush_interval=0.02) as writer:
+            written: list[MetricEntry] = [entry(0)]
+            await writer.write(written[0])
+            await writer.flush()
             fillers = await asyncio.to_thread(fill_inodes, mount)
-            written: list[MetricEntry] = []
             deadline = time.monotonic() + 1.5
             while time.monotonic() < deadline:
                 e = entry(len(written))
@@ -141,3 +143,26 @@ async def test_a_timed_rotation_that_cannot_create_its_file_backs_off(
             assert len(analytics_records(caplog, logging.WARNING, "recovered")) == 1
         found = read_all(writer.metrics_dir)
         assert sorted(e.id for e in found) == sorted(e.id for e in written)
+
+
+async def test_an_idle_file_that_cannot_be_replaced_takes_the_entries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After an idle boundary the next entry starts a new file; with no inode left, it
+    goes to the old file instead (rotated later), and is not refused."""
+    caplog.set_level(logging.WARNING, logger="analytics")
+    with small_tmpfs(tmp_path / "small", "1m,nr_inodes=64") as mount:
+        async with JSONLWriter(mount, rotate_interval=0.2, flush_interval=0.02) as writer:
+            idle = writer.current_file
+            fillers = await asyncio.to_thread(fill_inodes, mount)
+            await asyncio.sleep(0.3)  # a boundary passes; the file is empty
+            e = entry(1)
+            await writer.write(e)
+            await writer.flush()  # no WriteError: the entry is on disk
+            assert writer.current_file == idle
+            assert writer.pending == 0
+            assert len(analytics_records(caplog, logging.ERROR, "rotate")) == 1
+            for path in fillers[:4]:
+                await asyncio.to_thread(path.unlink)
+            await wait_for(lambda: list(writer.metrics_dir.glob("*.jsonl.gz")))
+        assert [x.id for x in read_all(writer.metrics_dir)] == [e.id]
