@@ -9,12 +9,16 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import zlib
 from pathlib import Path
+
+from ._policy import FileName, parse_name
 
 __all__ = [
     "append",
     "compress_to",
+    "data_file_names",
     "fsync_dir",
     "link_no_replace",
     "lock_exclusive",
@@ -65,10 +69,59 @@ def open_new(path: Path) -> int:
     return fd
 
 
+def data_file_names(directory: Path, prefix: str) -> tuple[list[FileName], list[str]]:
+    """The data files in ``directory``: one listing, no ``stat`` for a plain file.
+
+    The one rule for "this is one of our data files": its name parses as ours *and*
+    it is a regular file (or a link to one). A directory, FIFO, socket or device that
+    merely has such a name is a stranger: never read, continued, compressed, counted
+    or deleted.
+
+    Returns:
+        ``(ours, strangers)``: our files, and the names of the strangers, unsorted.
+
+    Raises:
+        OSError: the directory cannot be listed.
+    """
+    ours: list[FileName] = []
+    strangers: list[str] = []
+    with os.scandir(directory) as entries:
+        for item in entries:
+            info = parse_name(item.name, prefix)
+            if info is None:
+                continue
+            try:
+                regular = item.is_file()
+            except OSError:
+                regular = False
+            if regular:
+                ours.append(info)
+            else:
+                strangers.append(item.name)
+    return ours, strangers
+
+
+def _open_regular(path: Path, flags: int) -> int | None:
+    """``os.open`` that never blocks on a FIFO and refuses what is not a regular file
+    (``None``): a name can be taken by a stranger between a listing and an open."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def open_append(path: Path) -> int | None:
-    """Open an existing file for appending and lock it; ``None`` if another holder has
-    it locked (a live writer, or a compression in progress)."""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+    """Open an existing regular file for appending and lock it; ``None`` if another
+    holder has it locked (a live writer, or a compression in progress) or it is not a
+    regular file.
+
+    Raises:
+        OSError: it cannot be opened (``IsADirectoryError`` for a directory).
+    """
+    fd = _open_regular(path, os.O_RDWR | os.O_APPEND)
+    if fd is None:
+        return None
     if not lock_exclusive(fd, wait=False):
         os.close(fd)
         return None
@@ -89,12 +142,15 @@ def try_lock_path(path: Path, *, write: bool = False) -> int | None:
     """Open ``path`` (read-only, or read-write with ``write``) and lock it without waiting.
 
     Returns:
-        the locked fd, or ``None`` if the file is gone or somebody holds its lock.
+        the locked fd, or ``None`` if the file is gone, is not a regular file, or
+        somebody holds its lock.
     """
     mode = os.O_RDWR if write else os.O_RDONLY
     try:
-        fd = os.open(path, mode | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = _open_regular(path, mode)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    if fd is None:
         return None
     if not lock_exclusive(fd, wait=False):
         os.close(fd)
@@ -151,12 +207,17 @@ def link_no_replace(src: Path, dst: Path) -> None:
     os.unlink(src)
 
 
-def unlink(path: Path) -> None:
-    """Remove a file; a file that is already gone is not an error."""
+def unlink(path: Path) -> bool:
+    """Remove a file; a file that is already gone is not an error.
+
+    Returns:
+        whether this call removed it.
+    """
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def file_size(fd: int) -> int:

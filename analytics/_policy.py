@@ -15,6 +15,7 @@ __all__ = [
     "FileName",
     "NameAllocator",
     "expired_groups",
+    "next_boundary_ns",
     "parse_name",
     "retention_candidates",
     "rotation_bucket",
@@ -191,3 +192,9 @@ def rotation_bucket(moment_ns: int, interval_ns: int) -> int:
     A file must be rotated once the current bucket is later than its creation's.
     """
     return moment_ns // interval_ns
+
+
+def next_boundary_ns(moment_ns: int, interval_ns: int) -> int:
+    """The first multiple of ``interval_ns`` (counted from 1970-01-01 UTC) after
+    ``moment_ns``: the next time-rotation boundary."""
+    return (rotation_bucket(moment_ns, interval_ns) + 1) * interval_ns

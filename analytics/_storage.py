@@ -62,6 +62,10 @@ class WriteOutcome:
     deleted: int = 0
     error: OSError | None = None
     """Why the rest of the batch was not written; ``None`` if all of it was."""
+    rotate_error: OSError | None = None
+    """Why a time rotation failed (the file stays active, the rotation is retried):
+    at a boundary, after the whole batch was written; or the replacement of a
+    :attr:`Storage.stale` file, before it."""
 
 
 @dataclass
@@ -87,7 +91,11 @@ class Storage:
         self.interval_ns = (
             int(config.rotate_interval * 1e9) if config.rotate_interval is not None else None
         )
+        self.stale = False
+        """The active file is empty and from an interval that has ended: the next
+        batch goes to a new file (an idle writer creates no files)."""
         self.files = 0  # our files in the directory, at the last scan
+        self._strangers: set[str] = set()  # non-regular files named like ours, warned of
         self._gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
         self.files_bytes = 0  # their total size, at the last scan (the active file's
         # growth since is added by the caller)
@@ -118,8 +126,11 @@ class Storage:
                 fd = ops.open_append(path)
             except FileNotFoundError:
                 continue
+            except OSError as exc:  # replaced by a directory meanwhile, say
+                logger.warning("cannot open %s (%s); left as it is", info.name, exc)
+                continue
             if fd is None:
-                continue  # another live writer or compression holds it
+                continue  # another live writer or compression holds it, or a stranger
             outcome.bytes_cut += ops.repair_torn_tail(fd, path)
             if (
                 self.fd is None
@@ -148,15 +159,17 @@ class Storage:
             created_ns, self.interval_ns
         )
 
-    def next_rotation_ns(self) -> int | None:
-        """When the active file is due for time rotation (epoch ns), if ever."""
-        if self.interval_ns is None or self.fd is None:
-            return None
-        return (rotation_bucket(self.created_ns, self.interval_ns) + 1) * self.interval_ns
-
     def _remove_leftovers(self) -> None:
         """Remove interrupted compressions, and sources whose ``.gz`` is complete."""
-        names = set(os.listdir(self.directory))
+        names = set()
+        with os.scandir(self.directory) as entries:
+            for item in entries:
+                try:
+                    regular = item.is_file()
+                except OSError:
+                    regular = False
+                if regular:  # strangers are never removed; _our_files warns of them
+                    names.add(item.name)
         prefix = self.config.filename_prefix
         # Temporary files first, while their sources are still there to be locked.
         for name in sorted(names, key=lambda n: not n.endswith(_TMP_SUFFIX)):
@@ -195,9 +208,17 @@ class Storage:
                     os.close(fd)
 
     def _our_files(self) -> list[FileName]:
-        prefix = self.config.filename_prefix
-        found = (parse_name(name, prefix) for name in os.listdir(self.directory))
-        return [f for f in found if f is not None]
+        ours, strangers = ops.data_file_names(self.directory, self.config.filename_prefix)
+        for name in strangers:
+            if name not in self._strangers:
+                self._strangers.add(name)
+                logger.warning(
+                    "%s in %s is named like a data file but is not a regular file;"
+                    " ignored (never read, counted or deleted)",
+                    name,
+                    self.directory,
+                )
+        return ours
 
     def _start_new_file(self) -> None:
         for _ in range(_MAX_NAME_ATTEMPTS):
@@ -214,6 +235,7 @@ class Storage:
             ops.fsync_dir(self.directory)  # every flush durable: the name must be too
         self.fd, self.path, self.size = fd, path, 0
         self.created_ns = info.created_ns
+        self.stale = False
 
     # -- write ---------------------------------------------------------------------
 
@@ -224,38 +246,85 @@ class Storage:
         cut back to its size before that write and the write is tried once more; if
         that fails too, the outcome says how many lines did land (a prefix) and why
         the rest did not. Nothing is ever written twice or in part.
+
+        Time rotation is not decided here but by the caller, at each
+        ``rotate_interval`` boundary (:meth:`seal`): a batch taken just before a
+        boundary and written just after it belongs to the earlier file. Only an
+        active file marked :attr:`stale` is replaced before the batch.
         """
         outcome = WriteOutcome()
         try:
-            self._ensure_active_file()
-            if self._time_rotation_due(self.created_ns):
-                self._rotate(outcome)
-            done = 0
-            total = sum(map(len, lines))
-            while done < len(lines):
-                assert self.fd is not None
-                if done == 0 and self.size + total <= self.config.max_file_size:
-                    fit = len(lines)  # the common case, without a per-line loop
-                else:
-                    fit = split_for_rotation(self.size, lines, done, self.config.max_file_size)
-                if fit == 0:
-                    self._rotate(outcome)
-                    continue
-                data = b"".join(lines[done : done + fit])
-                self._append(data)
-                done += fit
-                outcome.written = done
-                outcome.bytes_written += len(data)
-                self.size += len(data)
-                if done < len(lines):
-                    self._rotate(outcome)
-            if self.config.fsync == "always" and self.fd is not None:
-                ops.fsync(self.fd)
+            self._write_lines(lines, outcome)
         except OSError as exc:
             outcome.error = exc
         if outcome.rotations:
-            outcome.deleted = self._retention_quietly()
+            outcome.deleted = self.retain_quietly()
         return outcome
+
+    def seal(self, lines: Sequence[bytes], boundary_ns: int) -> WriteOutcome:
+        """A ``rotate_interval`` boundary: append ``lines`` (accepted before it) to
+        the active file, then rotate that file if it was created before
+        ``boundary_ns`` and holds anything. An empty one is kept, marked
+        :attr:`stale`: a quiet writer makes no new files, and no compressions.
+
+        Returns:
+            as :meth:`write`; a failed rotation is ``rotate_error`` (the lines were
+            written, the file stays active).
+        """
+        outcome = WriteOutcome()
+        try:
+            self._write_lines(lines, outcome)
+        except OSError as exc:
+            outcome.error = exc
+        if (
+            outcome.error is None
+            and self.fd is not None
+            and self._time_rotation_due(self.created_ns, boundary_ns)
+        ):
+            if self.size == 0:
+                self.stale = True
+            else:
+                try:
+                    self._rotate(outcome)
+                except OSError as exc:
+                    outcome.rotate_error = exc
+        if outcome.rotations:
+            outcome.deleted = self.retain_quietly()
+        return outcome
+
+    def _write_lines(self, lines: Sequence[bytes], outcome: WriteOutcome) -> None:
+        if not lines:
+            return
+        self._ensure_active_file()
+        if self.stale:
+            # An empty file of an interval that ended: replaced. If no new file can be
+            # made, the lines go to the old one, to be rotated at the next boundary.
+            self.stale = False
+            try:
+                self._rotate(outcome)
+            except OSError as exc:
+                outcome.rotate_error = exc
+        done = 0
+        total = sum(map(len, lines))
+        while done < len(lines):
+            assert self.fd is not None
+            if done == 0 and self.size + total <= self.config.max_file_size:
+                fit = len(lines)  # the common case, without a per-line loop
+            else:
+                fit = split_for_rotation(self.size, lines, done, self.config.max_file_size)
+            if fit == 0:
+                self._rotate(outcome)
+                continue
+            data = b"".join(lines[done : done + fit])
+            self._append(data)
+            done += fit
+            outcome.written = done
+            outcome.bytes_written += len(data)
+            self.size += len(data)
+            if done < len(lines):
+                self._rotate(outcome)
+        if self.config.fsync == "always" and self.fd is not None:
+            ops.fsync(self.fd)
 
     def _append(self, data: bytes) -> None:
         assert self.fd is not None
@@ -318,26 +387,13 @@ class Storage:
         outcome.rotations += 1
         assert old.fd is not None
         if ops.file_size(old.fd) == 0:
-            # Time rotation of a quiet file: nothing to keep, so nothing to compress.
+            # A stale empty file replaced: nothing to keep, so nothing to compress.
             ops.unlink(old.path)
             os.close(old.fd)
         elif self.config.compress_old:
             outcome.rotated.append(old)
         else:
             os.close(old.fd)
-
-    def rotate_if_due(self) -> WriteOutcome:
-        """Rotate the active file if its time interval has passed (timer-driven, so a
-        quiet service still rotates on time). Retention runs after a rotation."""
-        outcome = WriteOutcome()
-        try:
-            if self.fd is not None and self._time_rotation_due(self.created_ns):
-                self._rotate(outcome)
-        except OSError as exc:
-            outcome.error = exc
-        if outcome.rotations:
-            outcome.deleted = self._retention_quietly()
-        return outcome
 
     # -- compression and retention --------------------------------------------------
 
@@ -371,6 +427,13 @@ class Storage:
                 return False  # removed meanwhile (retention in another process)
             else:
                 ops.repair_torn_tail(fd, job.path)
+            if os.path.lexists(final) and not final.is_file():
+                logger.warning(
+                    "%s is in the way (not a regular file): %s is left uncompressed",
+                    final.name,
+                    job.path.name,
+                )
+                return False
             if fresh or not final.exists():
                 tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
                 ops.compress_to(fd, tmp, self.config.compress_level, sync=self._sync)
@@ -392,13 +455,16 @@ class Storage:
             OSError: the compression failed (retention did not run).
         """
         done = self.compress(job)
-        return done, self._retention_quietly()
+        return done, self.retain_quietly()
 
     def enforce_retention(self) -> int:
         """Delete our oldest files until at most ``max_files`` remain.
 
         Never deletes the active file, a file another process holds locked (its active
-        file, or one being compressed), or any file this library did not name.
+        file, or one being compressed), or any file this library did not name. A file
+        that cannot be deleted (held, or the deletion fails) is skipped, with a
+        warning when deleting it failed, and tried again at the next pass; the pass
+        goes on with the others, so both rules still hold for every other file.
 
         Returns:
             how many files were deleted.
@@ -411,15 +477,15 @@ class Storage:
             max_age_ns = int(self.config.max_age * 1e9)
             for group in expired_groups(groups, time.time_ns(), max_age_ns):
                 removed = self._delete_group(group)
-                deleted += removed
-                if removed:
+                if removed is not None:
+                    deleted += removed
                     excess -= 1
                     groups.remove(group)
         for group in groups:
             if excess <= 0:
                 break
             removed = self._delete_group(group)
-            if removed:
+            if removed is not None:
                 deleted += removed
                 excess -= 1
         if deleted:
@@ -427,19 +493,43 @@ class Storage:
         self._scan(None if deleted else files)
         return deleted
 
-    def _delete_group(self, group: list[FileName]) -> int:
-        """Delete a file (and its leftover twin) unless somebody holds it."""
-        locks = [ops.try_lock_path(self.directory / f.name) for f in group]
+    def _delete_group(self, group: list[FileName]) -> int | None:
+        """Delete a file (and its leftover twin) unless somebody holds it.
+
+        Returns:
+            how many files were deleted (0: the group was already gone, deleted by
+            another process), or ``None`` if it stays: held by somebody, or a
+            deletion failed (logged). Never raises for one file.
+        """
+        paths = [self.directory / f.name for f in group]
+        locks: list[int] = []
         try:
-            if any(fd is None for fd in locks):
-                return 0  # in use (or already gone): it stays, and still counts
-            for f in group:
-                ops.unlink(self.directory / f.name)
-            return len(group)
+            for path in paths:
+                try:
+                    fd = ops.try_lock_path(path)
+                except OSError as exc:
+                    logger.warning("retention cannot open %s (%s); kept for now", path.name, exc)
+                    return None
+                if fd is None:
+                    if os.path.lexists(path):
+                        return None  # in use (or not a regular file now): it stays
+                    continue  # gone meanwhile
+                locks.append(fd)
+            deleted = 0
+            for path in paths:
+                try:
+                    deleted += ops.unlink(path)
+                except OSError as exc:
+                    logger.warning(
+                        "retention cannot delete %s (%s); kept, and tried again later",
+                        path.name,
+                        exc,
+                    )
+                    return None
+            return deleted
         finally:
             for fd in locks:
-                if fd is not None:
-                    os.close(fd)
+                os.close(fd)
 
     def _scan(self, files: list[FileName] | None = None) -> None:
         """Count our files and their bytes, for ``stats()``.
@@ -466,7 +556,9 @@ class Storage:
             count += 1
         self.files, self.files_bytes = count, total - self.size
 
-    def _retention_quietly(self) -> int:
+    def retain_quietly(self) -> int:
+        """:meth:`enforce_retention`; a failure (the directory cannot be listed) is
+        logged, never raised: retention is tried again at its next pass."""
         try:
             return self.enforce_retention()
         except OSError as exc:

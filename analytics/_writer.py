@@ -32,6 +32,7 @@ from ._exceptions import (
     WriterStateError,
 )
 from ._models import MetricEntry
+from ._policy import next_boundary_ns
 from ._storage import CompressJob, Storage, WriteOutcome
 
 __all__ = ["HealthStatus", "JSONLWriter", "WriterStats"]
@@ -58,7 +59,8 @@ more than the writing itself."""
 
 
 class _State(enum.Enum):
-    UNOPENED = "unopened"  # constructed; no I/O has happened yet
+    UNOPENED = "unopened"  # constructed (or initialize() failed); no file is open
+    OPENING = "opening"  # initialize() is opening the files; other callers wait for it
     OPEN = "open"  # initialize() finished: entries are accepted
     CLOSING = "closing"  # close() began: no new entries; draining (or failed to drain)
     CLOSED = "closed"  # close() finished: all written, files released
@@ -232,6 +234,7 @@ class JSONLWriter:
         self._flusher: asyncio.Task[None] | None = None
         self._stopping = False
         self._close_task: asyncio.Task[None] | None = None
+        self._open_task: asyncio.Task[None] | None = None
         self._flush_limiter: anyio.CapacityLimiter | None = None
         self._compress_limiter: anyio.CapacityLimiter | None = None
         self._handoff = GilHandoff()
@@ -241,6 +244,9 @@ class JSONLWriter:
         # Age retention also runs on a timer: a quarter of max_age, at most a minute.
         self._retention_period = min(config.max_age / 4, 60.0) if config.max_age else 0.0
         self._retention_at: float | None = None
+
+        # The next rotate_interval boundary (epoch ns) the flusher has not handled yet.
+        self._boundary_ns: int | None = None
 
         self._failures = 0  # consecutive failed flush attempts
         self._retry_at: float | None = None
@@ -354,22 +360,48 @@ class JSONLWriter:
         """Create the directory, repair what an earlier crash left, open the active
         file, and start the background flusher. Calling it again does nothing.
 
+        Several tasks may call it at once: one opens, the others wait for it, and
+        there is one active file and one flusher. If the awaiting task is cancelled,
+        opening goes on; a later call waits for it. If opening fails, every caller
+        gets the error and ``initialize()`` may be called again.
+
         Raises:
             WriterClosedError: the writer was closed.
             OSError: the directory cannot be created or read.
         """
         if self._state is _State.OPEN:
             return
-        if self._state is not _State.UNOPENED:
+        if self._state is _State.UNOPENED:
+            loop = self._check_loop()
+            self._loop = loop
+            self._state = _State.OPENING
+            self._open_task = loop.create_task(self._open(), name="analytics-open")
+            self._open_task.add_done_callback(_retrieve_exception)
+        elif self._state is not _State.OPENING:
             raise WriterClosedError("this JSONLWriter is closed; create a new one")
-        self._loop = asyncio.get_running_loop()
+        else:
+            self._check_loop()
+        assert self._open_task is not None
+        await asyncio.shield(self._open_task)
+
+    async def _open(self) -> None:
+        """The one opening: everything ``initialize()`` does, run as its own task."""
+        assert self._loop is not None
         self._flush_limiter = anyio.CapacityLimiter(1)
         self._compress_limiter = anyio.CapacityLimiter(1)
-        opened = await anyio.to_thread.run_sync(self._storage.open, limiter=self._flush_limiter)
+        try:
+            opened = await anyio.to_thread.run_sync(self._storage.open, limiter=self._flush_limiter)
+        except BaseException:
+            if self._state is _State.OPENING:
+                self._state = _State.UNOPENED  # initialize() may be tried again
+            raise
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
-        self._state = _State.OPEN
-        self._accepting = True
+        if self._state is _State.OPENING:  # not if close() came meanwhile
+            self._state = _State.OPEN
+            self._accepting = True
+        if self._storage.interval_ns is not None:
+            self._boundary_ns = next_boundary_ns(time.time_ns(), self._storage.interval_ns)
         if self._retention_period:
             self._retention_at = time.monotonic()  # clean up once right after start
         self._flusher = self._loop.create_task(self._run_flusher(), name="analytics-flusher")
@@ -395,6 +427,9 @@ class JSONLWriter:
         ``close()`` again does nothing. If the task awaiting ``close()`` is cancelled,
         closing goes on in the background, and a later ``close()`` waits for it.
 
+        If ``initialize()`` is still opening, ``close()`` waits for it, then closes
+        whatever it opened.
+
         Raises:
             WriteError: pending entries could not be written. They are kept, the
                 writer accepts no new entries, and ``close()`` may be called again.
@@ -413,6 +448,8 @@ class JSONLWriter:
         await asyncio.shield(self._close_task)
 
     async def _close_sequence(self) -> None:
+        if self._open_task is not None and not self._open_task.done():
+            await asyncio.gather(self._open_task, return_exceptions=True)
         await self._flush(explicit=True)
         self._stopping = True
         self._poke()
@@ -609,18 +646,21 @@ class JSONLWriter:
             )
         return self._oldest_at is not None and now >= self._oldest_at + self._config.flush_interval
 
-    def _rotation_deadline(self) -> float | None:
-        """Loop time at which time rotation is due, if ``rotate_interval`` is set."""
-        due_ns = self._storage.next_rotation_ns()
-        if due_ns is None:
+    def _boundary_at(self, now: float) -> float | None:
+        """Loop time at which the next ``rotate_interval`` boundary is to be handled
+        (after the current backoff, if writes are failing), if one is set."""
+        if self._boundary_ns is None or self._stopping:
             return None
-        return time.monotonic() + (due_ns - time.time_ns()) / 1e9
+        at = now + (self._boundary_ns - time.time_ns()) / 1e9
+        if self._retry_at is not None:
+            at = max(at, self._retry_at)
+        return at
 
-    def _next_deadline(self) -> float | None:
+    def _next_deadline(self, now: float) -> float | None:
         deadlines = list(self._compress_retry.values())
-        rotation = self._rotation_deadline()
-        if rotation is not None:
-            deadlines.append(rotation)
+        boundary = self._boundary_at(now)
+        if boundary is not None:
+            deadlines.append(boundary)
         if self._retention_at is not None:
             deadlines.append(self._retention_at)
         if self._buffer:
@@ -637,8 +677,8 @@ class JSONLWriter:
         assert self._wake is not None
         while True:
             now = time.monotonic()
-            if not self._flush_due(now):
-                deadline = self._next_deadline()
+            if not self._flush_due(now) and not self._boundary_due(now):
+                deadline = self._next_deadline(now)
                 timeout = None if deadline is None else max(0.0, deadline - now)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
@@ -648,7 +688,9 @@ class JSONLWriter:
                 now = time.monotonic()
             self._retry_compressions(now)
             try:
-                if self._flush_due(now):
+                if self._boundary_due(now):
+                    await self._cross_boundary(now)
+                elif self._flush_due(now):
                     await self._flush_once(now)
                 await self._maintain(now)
             except Exception as exc:  # a bug, not a disk fault: never wedge the writer
@@ -661,37 +703,98 @@ class JSONLWriter:
             if self._stopping and not self._buffer and not self._waiters:
                 return
 
-    async def _flush_once(self, now: float) -> None:
-        waiters, self._waiters = self._waiters, []
-        in_backoff = self._retry_at is not None and now < self._retry_at
-        if not self._buffer or (in_backoff and not any(explicit for _, explicit in waiters)):
-            # Nothing to write, or only implicit callers during a backoff: let them go.
-            _settle(waiters, None)
-            return
-        batch, self._buffer = self._buffer, []
-        self._inflight = batch
-        self._inflight_since, self._oldest_at = self._oldest_at, None
+    def _boundary_due(self, now: float) -> bool:
+        at = self._boundary_at(now)
+        return at is not None and now >= at
+
+    async def _cross_boundary(self, now: float) -> None:
+        """Handle a ``rotate_interval`` boundary, on time even on a quiet writer.
+
+        The entries accepted before the boundary go to the active file (however long
+        ``flush_interval`` is), which is then rotated and compressed. If nothing was
+        accepted since the last boundary, nothing happens: the empty active file is
+        kept (marked stale, so the next entry starts a new file), and a quiet writer
+        makes no files and no compressions.
+        """
+        assert self._boundary_ns is not None
+        wall = time.time_ns()
+        boundary = now - (wall - self._boundary_ns) / 1e9  # as loop time
+        before = self._oldest_at is not None and self._oldest_at < boundary
+        if before or self._storage.size:
+            # Entries accepted since the boundary passed (the flusher was busy, or
+            # backing off) go with the earlier ones: a file never holds entries
+            # accepted before its creation.
+            if not await self._flush_once(now, boundary_ns=self._boundary_ns, take=before):
+                return  # it failed: backing off, the boundary is handled again after
+        else:
+            self._storage.stale = True  # no I/O: the next batch starts a new file
+        assert self._storage.interval_ns is not None
+        self._boundary_ns = next_boundary_ns(wall, self._storage.interval_ns)
+
+    async def _flush_once(
+        self, now: float, *, boundary_ns: int | None = None, take: bool = True
+    ) -> bool:
+        """Write the buffer in one thread hop (at a boundary: then rotate).
+
+        Returns:
+            whether it succeeded (or there was nothing to do).
+        """
+        waiters: list[tuple[asyncio.Future[None], bool]] = []
+        batch: list[bytes] = []
+        if take:
+            waiters, self._waiters = self._waiters, []
+            in_backoff = self._retry_at is not None and now < self._retry_at
+            if boundary_ns is None and (
+                not self._buffer or (in_backoff and not any(explicit for _, explicit in waiters))
+            ):
+                # Nothing to write, or only implicit callers during a backoff: let them go.
+                _settle(waiters, None)
+                return True
+            batch, self._buffer = self._buffer, []
+            self._inflight = batch
+            self._inflight_since, self._oldest_at = self._oldest_at, None
         try:
-            outcome = await self._handoff.run(
-                anyio.to_thread.run_sync(self._storage.write, batch, limiter=self._flush_limiter)
-            )
+            if boundary_ns is None:
+                hop = anyio.to_thread.run_sync(
+                    self._storage.write, batch, limiter=self._flush_limiter
+                )
+            else:
+                hop = anyio.to_thread.run_sync(
+                    self._storage.seal, batch, boundary_ns, limiter=self._flush_limiter
+                )
+            outcome = await self._handoff.run(hop)
         except BaseException:
             # A loop shutdown, or a bug: keep the batch, and the callers waiting for it.
-            self._buffer[:0] = batch
-            self._inflight = []
-            self._oldest_at = self._inflight_since
-            self._inflight_since = None
-            self._waiters[:0] = waiters
+            if take:
+                self._buffer[:0] = batch
+                self._inflight = []
+                self._oldest_at = self._inflight_since
+                self._inflight_since = None
+                self._waiters[:0] = waiters
             raise
-        self._inflight = []
         self._last_flush_end = time.monotonic()
-        batch_since, self._inflight_since = self._inflight_since, None
-        self._record(outcome)
+        batch_since = None
+        if take:
+            self._inflight = []
+            batch_since, self._inflight_since = self._inflight_since, None
+        # A plain write that succeeds while a timed rotation is failing does not end
+        # the failure streak: the rotation is still owed.
+        owed = (
+            boundary_ns is None
+            and self._boundary_ns is not None
+            and time.time_ns() >= self._boundary_ns
+        )
+        self._record(outcome, recovered=not owed)
         if outcome.error is None:
             _settle(waiters, None)
+            if outcome.rotate_error is not None:
+                await self._report_failure(
+                    outcome.rotate_error, "rotate (rotate_interval) the active file in"
+                )
         else:
-            self._buffer[:0] = batch[outcome.written :]
-            self._oldest_at = batch_since if batch_since is not None else now
+            if take:
+                self._buffer[:0] = batch[outcome.written :]
+                self._oldest_at = batch_since if batch_since is not None else now
             error = WriteError(
                 f"could not write to {self._metrics_dir}: {outcome.error};"
                 f" {self.pending} entries are kept and will be retried",
@@ -703,14 +806,16 @@ class JSONLWriter:
         for job in outcome.rotated:
             self._start_compression(job)
         self._space_available()
+        return outcome.error is None and outcome.rotate_error is None
 
-    def _record(self, outcome: WriteOutcome) -> None:
+    def _record(self, outcome: WriteOutcome, *, recovered: bool = True) -> None:
         self._flushes += 1
         self._entries_written += outcome.written
         self._bytes_written += outcome.bytes_written
         self._rotations += outcome.rotations
         self._files_deleted += outcome.deleted
-        if outcome.error is None and self._failures:
+        ok = outcome.error is None and outcome.rotate_error is None
+        if ok and recovered and self._failures:
             logger.warning(
                 "writes to %s recovered after %d failed attempt(s)",
                 self._metrics_dir,
@@ -719,7 +824,7 @@ class JSONLWriter:
             self._failures = 0
             self._retry_at = None
 
-    async def _report_failure(self, exc: OSError) -> None:
+    async def _report_failure(self, exc: OSError, what: str = "write to") -> None:
         self._errors += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
         self._failures += 1
@@ -729,8 +834,9 @@ class JSONLWriter:
         if self._failures == 1 or now - self._last_log >= _LOG_EVERY:
             self._last_log = now
             logger.error(
-                "cannot write to %s (%s); %d entries kept, retrying in %.2fs"
+                "cannot %s %s (%s); %d entries kept, retrying in %.2fs"
                 " (further failures are logged at most every %ds)",
+                what,
                 self._metrics_dir,
                 exc,
                 self.pending,
@@ -746,25 +852,12 @@ class JSONLWriter:
                 logger.exception("the on_error callback raised")
 
     async def _maintain(self, now: float) -> None:
-        """Timer-driven work, so a quiet service still rotates and cleans up on time."""
-        rotation = self._rotation_deadline()
-        if rotation is not None and now >= rotation and not self._stopping:
-            outcome = await self._handoff.run(
-                anyio.to_thread.run_sync(self._storage.rotate_if_due, limiter=self._flush_limiter)
-            )
-            self._rotations += outcome.rotations
-            self._files_deleted += outcome.deleted
-            if outcome.error is not None:
-                logger.warning("time rotation in %s failed: %s", self._metrics_dir, outcome.error)
-                self._errors += 1
-                self._last_error = f"{type(outcome.error).__name__}: {outcome.error}"
-            for job in outcome.rotated:
-                self._start_compression(job)
+        """Timer-driven retention, so a quiet service still cleans up on time."""
         if self._retention_at is not None and now >= self._retention_at:
             self._retention_at = now + self._retention_period
             deleted = await self._handoff.run(
                 anyio.to_thread.run_sync(
-                    self._storage.enforce_retention, limiter=self._compress_limiter
+                    self._storage.retain_quietly, limiter=self._compress_limiter
                 )
             )
             self._files_deleted += deleted
@@ -784,7 +877,7 @@ class JSONLWriter:
                     self._storage.compress_and_retain, job, limiter=self._compress_limiter
                 )
             )
-        except OSError as exc:
+        except Exception as exc:  # OSError, or a bug: the file is kept either way
             self._errors += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
             self._compress_retry[job.path] = time.monotonic() + _COMPRESS_RETRY
@@ -821,8 +914,11 @@ class JSONLWriter:
         self._check_loop()
         if self._state is _State.OPEN:
             return
-        if self._state is _State.UNOPENED:
-            raise WriterStateError("call `await writer.initialize()` (or use `async with`) first")
+        if self._state in (_State.UNOPENED, _State.OPENING):
+            raise WriterStateError(
+                "call `await writer.initialize()` (or use `async with`) first, and wait"
+                " for it to return"
+            )
         raise WriterClosedError(
             "this JSONLWriter is closed (or closing): it accepts no new entries"
         )

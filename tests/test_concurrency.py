@@ -7,10 +7,11 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics import JSONLWriter, MetricEntry
+from analytics import JSONLWriter, MetricEntry, WriterClosedError
 
 from .helpers import entry, read_all
 
@@ -88,3 +89,66 @@ def test_no_entry_is_lost_or_duplicated_and_each_task_keeps_its_order(
         for path in writer.metrics_dir.iterdir():
             if path.name.endswith(".jsonl"):
                 assert path.stat().st_size <= max_file_size or path.read_bytes().count(b"\n") == 1
+
+
+def analytics_tasks() -> list[asyncio.Task[object]]:
+    return [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("analytics-") and not t.done()
+    ]
+
+
+class TestConcurrentLifecycle:
+    async def test_concurrent_initialize_opens_one_file_and_one_flusher(
+        self, tmp_path: Path
+    ) -> None:
+        writer = JSONLWriter(tmp_path)
+        await asyncio.gather(*(writer.initialize() for _ in range(10)))
+        assert len(list(writer.metrics_dir.iterdir())) == 1
+        flushers = [t for t in analytics_tasks() if t.get_name() == "analytics-flusher"]
+        assert len(flushers) == 1
+        await writer.write(entry(0))
+        await writer.close()
+        assert analytics_tasks() == []
+        assert [e.data["seq"] for e in read_all(writer.metrics_dir)] == [0]
+
+    async def test_close_racing_an_initialize_in_progress_stops_everything(
+        self, tmp_path: Path
+    ) -> None:
+        writer = JSONLWriter(tmp_path)
+        opening = asyncio.create_task(writer.initialize())
+        await asyncio.sleep(0)  # the opening has started its thread hop
+        await writer.close()
+        await opening  # it finished opening; the writer is closed all the same
+        assert writer.closed
+        assert analytics_tasks() == []
+        assert writer._storage.fd is None  # the file it opened is released
+        with pytest.raises(WriterClosedError):
+            await writer.write(entry(0))
+        with pytest.raises(WriterClosedError):
+            await writer.initialize()
+
+    async def test_a_cancelled_initialize_keeps_opening_and_a_later_one_waits(
+        self, tmp_path: Path
+    ) -> None:
+        writer = JSONLWriter(tmp_path)
+        first = asyncio.create_task(writer.initialize())
+        await asyncio.sleep(0)
+        first.cancel()
+        await writer.initialize()
+        assert len(list(writer.metrics_dir.iterdir())) == 1
+        await writer.write(entry(0))
+        await writer.close()
+        assert analytics_tasks() == []
+
+    async def test_a_failed_initialize_may_be_tried_again(self, tmp_path: Path) -> None:
+        (tmp_path / "metrics").write_text("a file where the directory should be")
+        writer = JSONLWriter(tmp_path)
+        results = await asyncio.gather(
+            writer.initialize(), writer.initialize(), return_exceptions=True
+        )
+        assert all(isinstance(r, OSError) for r in results)
+        assert analytics_tasks() == []
+        (tmp_path / "metrics").unlink()
+        await writer.initialize()
+        await writer.close()
+        assert analytics_tasks() == []
