@@ -40,6 +40,10 @@ def _amount(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}"
 
 
+def _many(n: int, thing: str) -> str:
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -119,7 +123,7 @@ def _blocks(s: Summary, markdown: bool) -> Iterator[tuple[str, list[str]]]:
             yield heading, _table(headers, rows, markdown)
     c = s.checkpoints
     if c.count:
-        line = f"{c.count:,} checkpoints in {c.sessions:,} sessions"
+        line = f"{_many(c.count, 'checkpoint')} in {_many(c.sessions, 'session')}"
         if c.files_changed_mean is not None:
             line += (
                 f"; files changed: {c.files_changed_total:,} in all,"
@@ -131,7 +135,7 @@ def _blocks(s: Summary, markdown: bool) -> Iterator[tuple[str, list[str]]]:
         yield (
             "Sessions",
             [
-                f"{ss.count:,} sessions; duration p50 {_amount(ss.duration_s_p50, 's')},"
+                f"{_many(ss.count, 'session')}; duration p50 {_amount(ss.duration_s_p50, 's')},"
                 f" max {_amount(ss.duration_s_max, 's')}; {ss.tokens_total:,} tokens"
             ],
         )
