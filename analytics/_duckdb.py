@@ -26,7 +26,16 @@ from ._reader import (
     damaged_prefix,
     resolve_metrics_dir,
 )
-from ._summary import ErrorStats, ModelTokens, SessionStats, Summary, ToolStats
+from ._summary import (
+    COUNT_LIMIT,
+    CheckpointStats,
+    ErrorStats,
+    ModelTokens,
+    RunStats,
+    SessionStats,
+    Summary,
+    ToolStats,
+)
 
 __all__ = ["summarize_duckdb"]
 
@@ -38,8 +47,44 @@ _NUMBER = "('DOUBLE', 'UBIGINT', 'BIGINT')"
 
 
 def _num(path: str) -> str:
-    """SQL for a JSON number at ``path`` as DOUBLE, NULL if it is not a number."""
-    return f"CASE WHEN json_type({path}) IN {_NUMBER} THEN TRY_CAST({path} AS DOUBLE) END"
+    """SQL for a JSON number at ``path`` as DOUBLE; NULL if it is not a number, or is
+    one no DOUBLE holds (an integer beyond about 1.8e308), as the Python engine skips it."""
+    return (
+        f"CASE WHEN json_type({path}) IN {_NUMBER} AND isfinite(TRY_CAST({path} AS DOUBLE))"
+        f" THEN TRY_CAST({path} AS DOUBLE) END"
+    )
+
+
+def _integer(path: str) -> str:
+    """SQL for a JSON number at ``path`` as a HUGEINT count, truncated; NULL if it is
+    not a number or not below ``COUNT_LIMIT`` in magnitude (as the Python engine)."""
+    number = _num(path)
+    return f"CASE WHEN abs({number}) < {float(COUNT_LIMIT)!r} THEN trunc({number})::HUGEINT END"
+
+
+def _name(key: str) -> str:
+    """SQL for the name at ``data.key``: a string as it is, JSON text for other values,
+    ``?`` when missing or null."""
+    return f"coalesce(data->>'{key}', '?')"
+
+
+_FAILED = "(json_type(data->'success') = 'BOOLEAN' AND data->>'success' = 'false')"
+"""SQL: the entry says ``success: false``."""
+
+_EXIT_CODE = "data->'exit_code'"
+
+_RUNS = {
+    # Summary field: (entry type, the data field naming the run, SQL for "it failed")
+    "operations": ("performance", "operation", _FAILED),
+    "agents": ("agent_execution", "agent_name", _FAILED),
+    "commands": (
+        "command_executed",
+        "command",
+        f"({_FAILED} OR (coalesce(json_type(data->'success'), '') <> 'BOOLEAN'"
+        f" AND coalesce({_num(_EXIT_CODE)} <> 0, false)))",
+    ),
+    "hooks": ("hook_triggered", "hook_name", _FAILED),
+}
 
 
 def _quantiles(table: str, key: str, value: str) -> str:
@@ -193,28 +238,19 @@ def _summary(con: Any, bad_lines: int) -> Summary:
         con.execute("SELECT type, count(*) FROM e GROUP BY type ORDER BY type").fetchall()
     )
 
-    con.execute(
-        "CREATE TEMP VIEW t AS SELECT coalesce(data->>'tool_name', '?') AS tool,"
-        " (json_type(data->'success') = 'BOOLEAN' AND data->>'success' = 'false') AS failed,"
-        f" {_num(_json('duration_ms'))} AS d"
-        " FROM e WHERE type = 'tool_use'"
-    )
-    calls = con.execute(
-        "SELECT tool, count(*), count(*) FILTER (WHERE failed), max(d) FROM t GROUP BY tool"
-    ).fetchall()
-    pct = {row[0]: row[1:] for row in con.execute(_quantiles("t", "tool", "d")).fetchall()}
-    tools = {}
-    for tool, n, failures, dmax in sorted(calls):
-        p50, p95, p99 = pct.get(tool, (None, None, None))
-        tools[tool] = ToolStats(
-            calls=n,
-            failures=failures,
-            success_rate=(n - failures) / n,
-            duration_ms_p50=p50,
-            duration_ms_p95=p95,
-            duration_ms_p99=p99,
-            duration_ms_max=dmax,
-        )
+    tools = {
+        name: ToolStats(calls=figures.pop("count"), **figures)
+        for name, figures in _runs(con, "tool_use", "tool_name", _FAILED).items()
+    }
+    runs = {
+        field: {name: RunStats(**figures) for name, figures in _runs(con, *run).items()}
+        for field, run in _RUNS.items()
+    }
+    n_checkpoints, checkpoint_sessions, n_files, files_total, files_max = con.execute(
+        f"SELECT count(*), count(DISTINCT session_id), count(c), coalesce(sum(c), 0), max(c)"
+        f" FROM (SELECT session_id, {_integer(_json('files_changed'))} AS c"
+        "       FROM e WHERE type = 'checkpoint_created')"
+    ).fetchone()
 
     con.execute(
         "CREATE TEMP VIEW sd AS"
@@ -233,8 +269,8 @@ def _summary(con: Any, bad_lines: int) -> Summary:
     sessions, mean, dmax = con.execute("SELECT count(*), avg(dur), max(dur) FROM sd").fetchone()
     session_p50 = con.execute(_quantiles("sd", "one", "dur")).fetchone()
     tokens_total = con.execute(
-        f"SELECT coalesce(sum(coalesce(trunc({_num(_json('input_tokens'))}), 0)"
-        f" + coalesce(trunc({_num(_json('output_tokens'))}), 0)), 0)::BIGINT"
+        f"SELECT coalesce(sum(coalesce({_integer(_json('input_tokens'))}, 0)"
+        f" + coalesce({_integer(_json('output_tokens'))}, 0)), 0)"
         " FROM e WHERE type = 'token_usage' AND session_id IS NOT NULL"
     ).fetchone()[0]
 
@@ -247,11 +283,13 @@ def _summary(con: Any, bad_lines: int) -> Summary:
         ).fetchall()
     }
     models = {
-        model: ModelTokens(calls=n, input_tokens=i, output_tokens=o, total_tokens=i + o)
+        model: ModelTokens(
+            calls=n, input_tokens=int(i), output_tokens=int(o), total_tokens=int(i + o)
+        )
         for model, n, i, o in con.execute(
             "SELECT coalesce(data->>'model', '?'), count(*),"
-            f" coalesce(sum(coalesce(trunc({_num(_json('input_tokens'))}), 0)), 0)::BIGINT,"
-            f" coalesce(sum(coalesce(trunc({_num(_json('output_tokens'))}), 0)), 0)::BIGINT"
+            f" coalesce(sum(coalesce({_integer(_json('input_tokens'))}, 0)), 0),"
+            f" coalesce(sum(coalesce({_integer(_json('output_tokens'))}, 0)), 0)"
             " FROM e WHERE type = 'token_usage' GROUP BY 1 ORDER BY 1"
         ).fetchall()
     }
@@ -272,6 +310,17 @@ def _summary(con: Any, bad_lines: int) -> Summary:
         entries=entries,
         by_type=by_type,
         tools=tools,
+        operations=runs["operations"],
+        agents=runs["agents"],
+        commands=runs["commands"],
+        hooks=runs["hooks"],
+        checkpoints=CheckpointStats(
+            count=n_checkpoints,
+            sessions=checkpoint_sessions,
+            files_changed_total=int(files_total),
+            files_changed_mean=int(files_total) / n_files if n_files else None,
+            files_changed_max=None if files_max is None else int(files_max),
+        ),
         sessions=SessionStats(
             count=sessions,
             duration_s_p50=session_p50[1] if session_p50 else None,
@@ -291,6 +340,33 @@ def _summary(con: Any, bad_lines: int) -> Summary:
 
 def _json(key: str) -> str:
     return f"data->'{key}'"
+
+
+def _runs(con: Any, kind: str, key: str, failed: str) -> dict[str, dict[str, Any]]:
+    """Per name at ``data.key`` of ``kind`` entries (sorted): count, failures, success
+    rate and duration percentiles, as the Python engine's ``_Runs.figures``."""
+    view = f"runs_{kind}"
+    con.execute(
+        f"CREATE TEMP VIEW {view} AS SELECT {_name(key)} AS name, {failed} AS failed,"
+        f" {_num(_json('duration_ms'))} AS d FROM e WHERE type = '{kind}'"
+    )
+    counts = con.execute(
+        f"SELECT name, count(*), count(*) FILTER (WHERE failed), max(d) FROM {view} GROUP BY 1"
+    ).fetchall()
+    pct = {row[0]: row[1:] for row in con.execute(_quantiles(view, "name", "d")).fetchall()}
+    result = {}
+    for name, n, failures, dmax in sorted(counts):
+        p50, p95, p99 = pct.get(name, (None, None, None))
+        result[name] = {
+            "count": n,
+            "failures": failures,
+            "success_rate": (n - failures) / n,
+            "duration_ms_p50": p50,
+            "duration_ms_p95": p95,
+            "duration_ms_p99": p99,
+            "duration_ms_max": dmax,
+        }
+    return result
 
 
 def write_parquet(jsonl_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:

@@ -1,4 +1,5 @@
-"""Summaries of what the files hold: counts, tool latency, sessions, errors, tokens."""
+"""Summaries of what the files hold: counts, tool and operation latency, agents,
+commands, hooks, checkpoints, sessions, errors, tokens."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from ._models import READING, MetricEntry, MetricType
 from ._reader import (
@@ -30,7 +31,14 @@ from ._reader import (
     resolve_metrics_dir,
 )
 
-__all__ = ["Quantiles", "Summary", "summarize", "summarize_entries"]
+__all__ = [
+    "CheckpointStats",
+    "Quantiles",
+    "RunStats",
+    "Summary",
+    "summarize",
+    "summarize_entries",
+]
 
 logger = logging.getLogger("analytics")
 
@@ -130,6 +138,32 @@ class ToolStats(BaseModel):
     duration_ms_max: float | None = None
 
 
+class RunStats(BaseModel):
+    """Figures of one operation, agent, command or hook."""
+
+    count: int = 0
+    failures: int = 0
+    """Entries with ``success: false`` (for commands without ``success``: a non-zero
+    ``exit_code``)."""
+    success_rate: float | None = None
+    duration_ms_p50: float | None = None
+    duration_ms_p95: float | None = None
+    duration_ms_p99: float | None = None
+    duration_ms_max: float | None = None
+
+
+class CheckpointStats(BaseModel):
+    """Figures of the ``checkpoint_created`` entries."""
+
+    count: int = 0
+    sessions: int = 0
+    """Distinct session ids that created a checkpoint."""
+    files_changed_total: int = 0
+    files_changed_mean: float | None = None
+    """Over the checkpoints that report ``files_changed``."""
+    files_changed_max: int | None = None
+
+
 class SessionStats(BaseModel):
     count: int = 0
     """Distinct session ids seen."""
@@ -160,6 +194,15 @@ class Summary(BaseModel):
     entries: int = 0
     by_type: dict[str, int] = Field(default_factory=dict)
     tools: dict[str, ToolStats] = Field(default_factory=dict)
+    operations: dict[str, RunStats] = Field(default_factory=dict)
+    """``performance`` entries per ``operation`` (request timings among them)."""
+    agents: dict[str, RunStats] = Field(default_factory=dict)
+    """``agent_execution`` entries per ``agent_name``."""
+    commands: dict[str, RunStats] = Field(default_factory=dict)
+    """``command_executed`` entries per ``command``."""
+    hooks: dict[str, RunStats] = Field(default_factory=dict)
+    """``hook_triggered`` entries per ``hook_name``."""
+    checkpoints: CheckpointStats = Field(default_factory=CheckpointStats)
     sessions: SessionStats = Field(default_factory=SessionStats)
     errors: dict[str, ErrorStats] = Field(default_factory=dict)
     tokens_by_model: dict[str, ModelTokens] = Field(default_factory=dict)
@@ -172,9 +215,119 @@ class Summary(BaseModel):
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A JSON number as a float; ``None`` for anything else, and for a number no float
+    holds (an integer beyond about 1.8e308, or an infinity a line spelled as 1e999):
+    such values are skipped, never summed."""
+    kind = type(value)
+    if kind is float:
+        return value if value - value == 0.0 else None  # NaN and +-inf give NaN
+    if kind is bool or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if value - value == 0.0 else None
+
+
+COUNT_LIMIT = 2**63
+"""A count (tokens, files changed) is used when its magnitude is below this; larger
+values are skipped, as the duckdb engine's 64-bit integers would overflow."""
+
+
+def _count(value: Any) -> int | None:
+    """A JSON number as a count (truncated to an integer), or ``None``."""
+    number = _number(value)
+    if number is None or not -COUNT_LIMIT < number < COUNT_LIMIT:
+        return None
+    return int(number)
+
+
+def _name(value: Any) -> str:
+    """The name an entry gives (a tool's, an operation's...): a string as it is, ``?``
+    when missing or null, and anything else as its JSON text (as DuckDB gives it)."""
+    if value is None:
+        return "?"
+    if type(value) is str:
+        return value
+    return to_json(value).decode()
+
+
+class _Runs:
+    """Counts, failures and durations of named things that run (tools, operations,
+    agents, commands, hooks), from one field of ``data`` that names them."""
+
+    def __init__(self, key: str, exit_codes: bool = False) -> None:
+        self.key = key
+        self.exit_codes = exit_codes  # commands: no ``success``, a non-zero exit fails
+        self.counts: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+        self.durations: dict[str, Quantiles] = {}
+
+    def add(self, data: dict[str, Any]) -> None:
+        name = data.get(self.key)
+        if type(name) is not str:
+            name = _name(name)
+        counts = self.counts
+        counts[name] = counts.get(name, 0) + 1
+        success = data.get("success")
+        if success is False or (
+            self.exit_codes
+            and type(success) is not bool
+            and _number(data.get("exit_code")) not in (None, 0.0)
+        ):
+            self.failures[name] = self.failures.get(name, 0) + 1
+        self.add_duration(name, data.get("duration_ms"))
+
+    def add_duration(self, name: str, duration: Any) -> None:
+        if type(duration) is not float or duration - duration != 0.0:
+            duration = _number(duration)
+            if duration is None:
+                return
+        series = self.durations.get(name)
+        if series is None:
+            series = self.durations[name] = Quantiles()
+        series.add(duration)
+
+    def merge(self, other: _Runs) -> None:
+        for mine, theirs in ((self.counts, other.counts), (self.failures, other.failures)):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        for name, series in other.durations.items():
+            if name in self.durations:
+                self.durations[name].merge(series)
+            else:
+                self.durations[name] = series
+
+    def figures(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        """Per name (sorted): count, failures, success rate and duration percentiles;
+        and whether every percentile is exact."""
+        result = {}
+        exact = True
+        for name in sorted(self.counts):
+            q = self.durations.get(name) or Quantiles()
+            exact = exact and q.exact
+            count = self.counts[name]
+            failures = self.failures.get(name, 0)
+            result[name] = {
+                "count": count,
+                "failures": failures,
+                "success_rate": (count - failures) / count,
+                "duration_ms_p50": q.quantile(0.50),
+                "duration_ms_p95": q.quantile(0.95),
+                "duration_ms_p99": q.quantile(0.99),
+                "duration_ms_max": q.maximum if q.count else None,
+            }
+        return result, exact
+
+
+_RUN_KEYS = {
+    "performance": "operation",
+    "agent_execution": "agent_name",
+    "command_executed": "command",
+    "hook_triggered": "hook_name",
+}
+"""The entry types summarized as runs, and the ``data`` field naming each run."""
 
 
 class _Totals:
@@ -191,9 +344,13 @@ class _Totals:
         self.last: datetime | None = None
         self.by_type: dict[str, int] = {}
         self.hours: dict[str, int] = {}  # "YYYY-MM-DDTHH" (UTC) -> entries
-        self.tool_calls: dict[str, int] = {}
-        self.tool_failures: dict[str, int] = {}
-        self.tool_durations: dict[str, Quantiles] = {}
+        self.tools = _Runs("tool_name")
+        self.runs = {
+            kind: _Runs(key, kind == "command_executed") for kind, key in _RUN_KEYS.items()
+        }
+        self.checkpoints = 0
+        self.checkpoint_sessions: set[str] = set()
+        self.files_changed: list[int] = []  # of checkpoints reporting it: [n, total, max]
         self.sessions: set[str] = set()
         self.session_start: dict[str, datetime] = {}
         self.session_end: dict[str, datetime] = {}
@@ -227,20 +384,40 @@ class _Totals:
         if session_id is not None:
             self.sessions.add(session_id)
         if kind == "tool_use":
-            name = data.get("tool_name", "?")
+            # The commonest entry: _Runs.add, inlined.
+            tools = self.tools
+            name = data.get("tool_name")
             if type(name) is not str:
-                name = str(name)
-            calls = self.tool_calls
+                name = _name(name)
+            calls = tools.counts
             calls[name] = calls.get(name, 0) + 1
             if data.get("success") is False:
-                failures = self.tool_failures
+                failures = tools.failures
                 failures[name] = failures.get(name, 0) + 1
             duration = data.get("duration_ms")
-            if duration is not None and (type(duration) is float or type(duration) is int):
-                series = self.tool_durations.get(name)
+            if type(duration) is float and duration - duration == 0.0:
+                series = tools.durations.get(name)
                 if series is None:
-                    series = self.tool_durations[name] = Quantiles()
-                series.add(float(duration))
+                    series = tools.durations[name] = Quantiles()
+                series.add(duration)
+            elif duration is not None:
+                tools.add_duration(name, duration)
+        elif kind in _RUN_KEYS:
+            self.runs[kind].add(data)
+        elif kind == "checkpoint_created":
+            self.checkpoints += 1
+            if session_id is not None:
+                self.checkpoint_sessions.add(session_id)
+            changed = _count(data.get("files_changed"))
+            if changed is not None:
+                files = self.files_changed
+                if not files:
+                    files += (1, changed, changed)
+                else:
+                    files[0] += 1
+                    files[1] += changed
+                    if changed > files[2]:
+                        files[2] = changed
         elif kind == "session_start":
             if session_id is not None:
                 known = self.session_start.get(session_id)
@@ -270,8 +447,8 @@ class _Totals:
             model = self.models.get(model_name)
             if model is None:
                 model = self.models[model_name] = ModelTokens()
-            tokens_in = int(_number(data.get("input_tokens")) or 0)
-            tokens_out = int(_number(data.get("output_tokens")) or 0)
+            tokens_in = _count(data.get("input_tokens")) or 0
+            tokens_out = _count(data.get("output_tokens")) or 0
             model.calls += 1
             model.input_tokens += tokens_in
             model.output_tokens += tokens_out
@@ -292,17 +469,21 @@ class _Totals:
         for mine, theirs in (
             (self.by_type, other.by_type),
             (self.hours, other.hours),
-            (self.tool_calls, other.tool_calls),
-            (self.tool_failures, other.tool_failures),
             (self.session_tokens, other.session_tokens),
         ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
-        for name, series in other.tool_durations.items():
-            if name in self.tool_durations:
-                self.tool_durations[name].merge(series)
-            else:
-                self.tool_durations[name] = series
+        self.tools.merge(other.tools)
+        for kind, runs in other.runs.items():
+            self.runs[kind].merge(runs)
+        self.checkpoints += other.checkpoints
+        self.checkpoint_sessions |= other.checkpoint_sessions
+        if not self.files_changed:
+            self.files_changed = list(other.files_changed)
+        elif other.files_changed:
+            n, total, most = other.files_changed
+            files = self.files_changed
+            files[:] = files[0] + n, files[1] + total, max(files[2], most)
         self.sessions |= other.sessions
         for sid, moment in other.session_start.items():
             known = self.session_start.get(sid)
@@ -343,22 +524,17 @@ class _Totals:
             elif sid in self.session_start and sid in self.session_end:
                 elapsed = self.session_end[sid] - self.session_start[sid]
                 durations.add(elapsed.total_seconds())
+        figures, exact = self.tools.figures()
+        exact = exact and durations.exact
         tools = {}
-        exact = durations.exact
-        for name in sorted(self.tool_calls):
-            q = self.tool_durations.get(name, Quantiles())
-            exact = exact and q.exact
-            calls = self.tool_calls[name]
-            failures = self.tool_failures.get(name, 0)
-            tools[name] = ToolStats(
-                calls=calls,
-                failures=failures,
-                success_rate=(calls - failures) / calls,
-                duration_ms_p50=q.quantile(0.50),
-                duration_ms_p95=q.quantile(0.95),
-                duration_ms_p99=q.quantile(0.99),
-                duration_ms_max=q.maximum if q.count else None,
-            )
+        for name, tool in figures.items():
+            tools[name] = ToolStats(calls=tool.pop("count"), **tool)
+        runs: dict[str, dict[str, RunStats]] = {}
+        for kind, named in self.runs.items():
+            figures, runs_exact = named.figures()
+            exact = exact and runs_exact
+            runs[kind] = {name: RunStats(**run) for name, run in figures.items()}
+        n_files, files_total, files_max = self.files_changed or (0, 0, None)
         first, last = self.first, self.last
         bucket: Literal["hour", "day"] = "hour"
         if first is not None and last is not None and last - first > timedelta(days=3):
@@ -375,6 +551,17 @@ class _Totals:
             entries=self.count,
             by_type=dict(sorted(self.by_type.items())),
             tools=tools,
+            operations=runs["performance"],
+            agents=runs["agent_execution"],
+            commands=runs["command_executed"],
+            hooks=runs["hook_triggered"],
+            checkpoints=CheckpointStats(
+                count=self.checkpoints,
+                sessions=len(self.checkpoint_sessions),
+                files_changed_total=files_total,
+                files_changed_mean=files_total / n_files if n_files else None,
+                files_changed_max=files_max,
+            ),
             sessions=SessionStats(
                 count=sessions,
                 duration_s_p50=durations.quantile(0.5),

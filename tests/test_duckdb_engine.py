@@ -58,6 +58,8 @@ def generate(base: Path, seed: int, count: int = 3000) -> None:
                     }
                 elif kind is MetricType.SESSION_END and rng.random() > 0.5:
                     data = {"duration_seconds": round(rng.uniform(1, 600), 2)}
+                else:
+                    data = other_kinds(rng, kind)
                 entry = MetricEntry(
                     type=kind,
                     timestamp=moment,
@@ -76,6 +78,55 @@ def generate(base: Path, seed: int, count: int = 3000) -> None:
                 (metrics / (name + ".gz")).write_bytes(gzip.compress(blob))
             else:
                 (metrics / name).write_bytes(blob + b'{"torn')
+
+
+def other_kinds(rng: random.Random, kind: MetricType) -> dict[str, object]:
+    """``data`` as the track_* helpers write it for the kinds beyond tools, sessions,
+    errors and tokens, with sub-millisecond, integer and missing durations, and now and
+    then a value the summary must skip (an integer too large for a float)."""
+    duration: object = rng.choice(
+        [round(rng.lognormvariate(0, 2), 4), rng.randint(0, 900), round(rng.random(), 5)]
+    )
+    if rng.random() < 0.02:
+        duration = 10**400
+    timed: dict[str, object] = {} if rng.random() < 0.05 else {"duration_ms": duration}
+    if kind is MetricType.PERFORMANCE:
+        return {
+            "operation": rng.choice(["http.request", "db.query", "render"]),
+            "success": rng.random() > 0.1,
+            "method": "GET",
+            "path": "/items",
+            "status": rng.choice([200, 404, 500]),
+            **timed,
+        }
+    if kind is MetricType.AGENT_EXECUTION:
+        return {
+            "agent_name": rng.choice(["planner", "coder"]),
+            "success": rng.random() > 0.2,
+            "task": "t",
+            **timed,
+        }
+    if kind is MetricType.COMMAND_EXECUTED:
+        data: dict[str, object] = {"command": rng.choice(["make", "pytest", "ls"]), **timed}
+        exit_code = rng.choice([0, 0, 0, 1, 2, None])
+        if exit_code is not None:
+            data["exit_code"] = exit_code
+        if rng.random() < 0.7:  # as track_command_executed writes it; else only the code
+            data["success"] = exit_code in (0, None)
+        return data
+    if kind is MetricType.HOOK_TRIGGERED:
+        data = {"hook_name": rng.choice(["pre-commit", "post-tool"]), **timed}
+        if rng.random() < 0.5:
+            data["event"] = "e"
+        if rng.random() < 0.8:
+            data["success"] = rng.random() > 0.1
+        return data
+    if kind is MetricType.CHECKPOINT_CREATED:
+        data = {"checkpoint_id": f"c{rng.randint(0, 10**6)}"}
+        if rng.random() < 0.8:
+            data["files_changed"] = rng.choice([rng.randint(0, 40), 10**400])
+        return data
+    return {}
 
 
 def same(a: Summary, b: Summary) -> None:
@@ -99,6 +150,12 @@ def test_same_numbers_as_the_python_engine(tmp_path: Path, seed: int) -> None:
     assert python.tools
     assert python.errors
     assert python.tokens_by_model
+    for section in (python.operations, python.agents, python.commands, python.hooks):
+        assert section
+        assert all(run.failures for run in section.values())
+        assert all(run.duration_ms_p99 is not None for run in section.values())
+    assert python.checkpoints.count
+    assert python.checkpoints.files_changed_max is not None
     same(python, sql)
 
 
