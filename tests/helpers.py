@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analytics import MetricEntry, MetricType
+from analytics import MetricEntry, MetricType, SerializationError
+from analytics._models import READING
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -42,6 +43,21 @@ def read_all(metrics_dir: Path) -> list[MetricEntry]:
             assert line.endswith(b"\n"), f"torn line in {path.name}: {line[:80]!r}"
             entries.append(MetricEntry.from_json_line(line))
     return entries
+
+
+def foreign_entry(**fields: Any) -> MetricEntry:
+    """An entry as a reader gets it from a line another writer (or an older version)
+    wrote: not held to the limits an entry is built under (``10**400``, deep values)."""
+    return MetricEntry.model_validate(fields, context=READING)
+
+
+def line_of(entry: MetricEntry) -> bytes:
+    """``entry``'s line as this library writes it, or, for a value it refuses to write
+    (a foreign entry), as another writer would have written it."""
+    try:
+        return entry.to_json_line()
+    except SerializationError:
+        return json.dumps(entry.to_dict(), separators=(",", ":")).encode() + b"\n"
 
 
 def ids_of(entries: list[MetricEntry]) -> Counter[str]:

@@ -96,7 +96,7 @@ class TestEmptyResults:
         (tmp_path / "metrics").mkdir()
         code, out, err = run(["report", str(tmp_path)], capsys)
         assert (code, err) == (0, "")
-        assert "0 entries" in out
+        assert "No entries." in out
         assert report_entries(["report", str(tmp_path)], capsys) == 0
 
     def test_a_filter_that_matches_nothing_is_an_empty_report(

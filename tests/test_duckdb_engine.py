@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from analytics import MetricEntry, MetricType, Summary, summarize
+from analytics import MetricType, Summary, summarize
 from analytics._policy import format_name
 
 duckdb = pytest.importorskip("duckdb")
 
 from analytics._duckdb import summarize_duckdb  # noqa: E402
+
+from .helpers import foreign_entry, line_of  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -60,13 +62,13 @@ def generate(base: Path, seed: int, count: int = 3000) -> None:
                     data = {"duration_seconds": round(rng.uniform(1, 600), 2)}
                 else:
                     data = other_kinds(rng, kind)
-                entry = MetricEntry(
+                entry = foreign_entry(  # now and then a number only another writer writes
                     type=kind,
                     timestamp=moment,
                     session_id=session if rng.random() > 0.1 else None,
                     data=data,
                 )
-                lines.append(entry.to_json_line())
+                lines.append(line_of(entry))
             if number == 1:
                 lines.insert(5, b'{"this is": "not an entry"}\n')
                 lines.insert(9, b"garbage\n")
