@@ -26,8 +26,9 @@ import anyio.to_thread
 from pydantic_core import from_json
 
 from ._bounds import TimeBounds, read_bounds
+from ._fileops import data_file_names
 from ._models import READING, MetricEntry, MetricType
-from ._policy import FileName, parse_name
+from ._policy import FileName
 
 __all__ = [
     "DirectoryTail",
@@ -91,25 +92,14 @@ def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:
 
 
 def _named_files(metrics_dir: Path, prefix: str) -> list[tuple[FileName, Path]]:
-    found = []
-    with os.scandir(metrics_dir) as entries:
-        for item in entries:
-            info = parse_name(item.name, prefix)
-            if info is None:
-                continue
-            try:
-                regular = item.is_file()
-            except OSError:
-                regular = False
-            if not regular:
-                logger.warning(
-                    "%s: named like a data file but not a regular file; ignored", item.name
-                )
-                continue
-            found.append((info, metrics_dir / item.name))
-    compressed = {info.stem for info, _ in found if info.compressed}
+    ours, strangers = data_file_names(metrics_dir, prefix)
+    for name in strangers:
+        logger.warning("%s: named like a data file but not a regular file; ignored", name)
+    compressed = {info.stem for info in ours if info.compressed}
     return sorted(
-        (info, path) for info, path in found if info.compressed or info.name not in compressed
+        (info, metrics_dir / info.name)
+        for info in ours
+        if info.compressed or info.name not in compressed
     )
 
 

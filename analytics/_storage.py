@@ -94,6 +94,7 @@ class Storage:
         self.stale = False
         """The active file is empty and from an interval that has ended: the next
         batch goes to a new file (an idle writer creates no files)."""
+        self._sealing_before: int | None = None  # boundary being sealed (ns), if any
         self.files = 0  # our files in the directory, at the last scan
         self._strangers: set[str] = set()  # non-regular files named like ours, warned of
         self._gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
@@ -221,8 +222,15 @@ class Storage:
         return ours
 
     def _start_new_file(self) -> None:
+        now_ns = time.time_ns()
+        if self._sealing_before is not None and now_ns >= self._sealing_before:
+            # Lines accepted before a boundary belong to the interval that ended there,
+            # even when their file is made just after it: it is named at the start of
+            # that interval (the allocator keeps names increasing).
+            assert self.interval_ns is not None
+            now_ns = self._sealing_before - self.interval_ns
         for _ in range(_MAX_NAME_ATTEMPTS):
-            info = self.names.next()
+            info = self.names.next(now_ns)
             path = self.directory / info.name
             try:
                 fd = ops.open_new(path)
@@ -272,10 +280,13 @@ class Storage:
             written, the file stays active).
         """
         outcome = WriteOutcome()
+        self._sealing_before = boundary_ns
         try:
             self._write_lines(lines, outcome)
         except OSError as exc:
             outcome.error = exc
+        finally:
+            self._sealing_before = None
         if (
             outcome.error is None
             and self.fd is not None
@@ -384,13 +395,15 @@ class Storage:
         except OSError:
             self.fd, self.path = old.fd, old.path  # keep writing where we were
             raise
-        outcome.rotations += 1
         assert old.fd is not None
         if ops.file_size(old.fd) == 0:
-            # A stale empty file replaced: nothing to keep, so nothing to compress.
+            # A stale empty file replaced: nothing to keep, so nothing to compress,
+            # and nothing rotated out.
             ops.unlink(old.path)
             os.close(old.fd)
-        elif self.config.compress_old:
+            return
+        outcome.rotations += 1
+        if self.config.compress_old:
             outcome.rotated.append(old)
         else:
             os.close(old.fd)

@@ -129,3 +129,30 @@ def parse_created(path: Path) -> float:
     info = parse_name(path.name, "metrics")
     assert info is not None
     return info.created_ns / 1e9
+
+
+class TestSealingAfterAnIdleInterval:
+    async def test_the_entry_lands_in_a_file_of_its_interval_compressed_at_the_boundary(
+        self, tmp_path: Path
+    ) -> None:
+        """The empty file went stale at an earlier boundary; the entry written just
+        before the next one gets a file named in its own interval, which is closed and
+        compressed at that boundary (not one interval later)."""
+        async with JSONLWriter(
+            tmp_path, rotate_interval=INTERVAL, flush_interval=60, buffer_size=1000
+        ) as writer:
+            idle = writer.current_file
+            assert idle is not None
+            first = await sleep_until_before_boundary(0.0)
+            await asyncio.sleep(max(0.0, first - time.time()) + 0.1)  # the file is stale
+            boundary = await sleep_until_before_boundary(0.15)
+            e = entry(0)
+            await writer.write(e)
+            assert time.time() < boundary
+            await wait_for(lambda: list(writer.metrics_dir.glob("*.jsonl.gz")))
+            [gz] = list(writer.metrics_dir.glob("*.jsonl.gz"))
+            assert lines_of(gz) == [e.to_json_line()]
+            assert bucket_of(gz) == int(boundary // INTERVAL) - 1
+            assert parse_entry_time(e.to_json_line()) >= parse_created(gz)
+            assert not idle.exists()  # the stale empty file was replaced, not compressed
+            assert writer.stats().rotations == 1
