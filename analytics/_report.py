@@ -15,7 +15,7 @@ from typing import Any
 
 from ._summary import RunStats, Summary, ToolStats
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "render", "text_table"]
 
 FORMATS = ("text", "json", "markdown", "csv", "html")
 
@@ -358,3 +358,8 @@ def render(summary: Summary, fmt: str) -> str:
     if fmt in ("text", "markdown"):
         return _sections(summary, markdown=fmt == "markdown")
     raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A plain-text table as the text report draws one: a header, a rule, the rows."""
+    return _table(headers, rows, markdown=False)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import analytics.__main__ as cli
+import analytics._cli.arguments as cli_arguments
 from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
-from analytics.__main__ import build_parser, main
+from analytics._cli import build_parser, main
 from analytics._config import parse_duration, parse_size
 from analytics._policy import format_name
 
@@ -162,7 +162,9 @@ class TestPrefix:
         code, out, _ = run(["files", d, "--prefix", "app"], capsys)
         assert code == 0
         assert "app_" in out
-        assert out.splitlines()[-1].startswith(f"{len(out.splitlines()) - 2} files")
+        # a header, a rule, a row per file, the totals
+        assert out.splitlines()[-1].startswith(f"{len(out.splitlines()) - 3} files")
+        assert set(out.splitlines()[1]) == {"-", " "}
         code, out, _ = run(["tail", d, "--prefix", "app", "-n", "4"], capsys)
         assert [MetricEntry.from_json_line(x).data["duration_ms"] for x in out.splitlines()] == [
             2.0,
@@ -243,7 +245,7 @@ def test_files_shows_both_dates_of_a_span_across_midnight(
     write(tmp_path / "metrics", [midnight + timedelta(hours=1), midnight + timedelta(hours=2)])
     code, out, _ = run(["files", str(tmp_path)], capsys)
     assert code == 0
-    rows = out.splitlines()[1:-1]
+    rows = out.splitlines()[2:-1]  # after the header and its rule
     assert rows[0].endswith("2026-11-22 23:59:58 .. 2026-11-23 00:00:03")
     assert rows[1].endswith("2026-11-23 01:00:00 .. 02:00:00")
 
@@ -480,7 +482,7 @@ def test_long_work_shows_progress_on_a_terminal(
 ) -> None:
     now = datetime.now(UTC)
     write(tmp_path / "metrics", [now - timedelta(seconds=s) for s in range(30)])
-    monkeypatch.setattr(cli._Progress, "EVERY", 10)
+    monkeypatch.setattr(cli_arguments.Progress, "EVERY", 10)
     stderr = TerminalStderr()
     monkeypatch.setattr(sys, "stderr", stderr)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
