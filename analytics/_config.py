@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from ._exceptions import ConfigError
 
-__all__ = ["WriterConfig", "parse_duration", "parse_size"]
+__all__ = ["DURATION_FORMS", "SIZE_FORMS", "WriterConfig", "option", "parse_duration", "parse_size"]
 
 _SIZE_UNITS = {
     "B": 1,
@@ -30,11 +30,11 @@ _SIZE_UNITS = {
     "TiB": 1024**4,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
-_SIZE_FORMS = "an int number of bytes, or a string such as '512 KiB', '100 MiB' or '1 GB'"
+SIZE_FORMS = "an int number of bytes, or a string such as '512 KiB', '100 MiB' or '1 GB'"
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
-_DURATION_FORMS = (
+DURATION_FORMS = (
     "a duration: seconds as a number, a timedelta, or a string such as"
     " '500ms', '30s', '5m', '1h', '7d'"
 )
@@ -48,10 +48,11 @@ def parse_size(value: Any) -> int:
     so ``"mb"`` (megabits, or a typo?) is rejected rather than guessed.
 
     Raises:
-        ValueError: the value is not a size; the message lists the accepted forms.
+        ConfigError: the value is not a size (a ``ValueError`` too); the message lists
+            the accepted forms.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected {_SIZE_FORMS}, got {value!r}")
+        raise ConfigError(f"expected {SIZE_FORMS}, got {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -59,29 +60,30 @@ def parse_size(value: Any) -> int:
     if isinstance(value, str):
         match = _SIZE_RE.match(value)
         if match is None:
-            raise ValueError(f"{value!r} is not a size: expected {_SIZE_FORMS}")
+            raise ConfigError(f"{value!r} is not a size: expected {SIZE_FORMS}")
         number, unit = match.groups()
         if unit not in _SIZE_UNITS and unit != "":
             accepted = ", ".join(_SIZE_UNITS)
-            raise ValueError(
+            raise ConfigError(
                 f"unknown size unit {unit!r} in {value!r}: use one of {accepted}"
                 " (KB = 1000 bytes, KiB = 1024 bytes; units are case-sensitive)"
             )
         total = float(number) * _SIZE_UNITS.get(unit, 1)
         if not total.is_integer():
-            raise ValueError(f"{value!r} is not a whole number of bytes")
+            raise ConfigError(f"{value!r} is not a whole number of bytes")
         return int(total)
-    raise ValueError(f"expected {_SIZE_FORMS}, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"expected {SIZE_FORMS}, got {type(value).__name__} {value!r}")
 
 
 def parse_duration(value: Any) -> float:
     """Turn ``value`` into seconds, as a float.
 
     Raises:
-        ValueError: the value is not a duration; the message lists the accepted forms.
+        ConfigError: the value is not a duration (a ``ValueError`` too); the message
+            lists the accepted forms.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected {_DURATION_FORMS}, got {value!r}")
+        raise ConfigError(f"expected {DURATION_FORMS}, got {value!r}")
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, (int, float)):
@@ -89,16 +91,16 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match is None:
-            raise ValueError(f"{value!r} is not a duration: expected {_DURATION_FORMS}")
+            raise ConfigError(f"{value!r} is not a duration: expected {DURATION_FORMS}")
         number, unit = match.groups()
         if unit not in _DURATION_UNITS and unit != "":
             accepted = ", ".join(_DURATION_UNITS)
-            raise ValueError(f"unknown duration unit {unit!r} in {value!r}: use one of {accepted}")
+            raise ConfigError(f"unknown duration unit {unit!r} in {value!r}: use one of {accepted}")
         seconds = float(number) * _DURATION_UNITS.get(unit, 1.0)
     else:
-        raise ValueError(f"expected {_DURATION_FORMS}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"expected {DURATION_FORMS}, got {type(value).__name__} {value!r}")
     if not math.isfinite(seconds):
-        raise ValueError(f"a duration must be finite, got {value!r}")
+        raise ConfigError(f"a duration must be finite, got {value!r}")
     return seconds
 
 
@@ -108,6 +110,39 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 FsyncPolicy = Literal["never", "rotate", "always"]
 FullPolicy = Literal["wait", "drop_newest", "raise"]
 
+SIZE = "size"
+DURATION = "duration"
+WHOLE = "a whole number of at least 1"
+
+
+def option(
+    default: Any,
+    kind: str,
+    forms: str,
+    doc: str,
+    *,
+    example: str | None = None,
+    ge: int | None = None,
+    le: int | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """One option, declared once: its default (in the form a user would write it),
+    the short ``kind`` and the accepted ``forms`` that the docs table and the error
+    messages show, what it does, and an example value for the environment table
+    (default: the default itself). ``ge``, ``le`` and ``pattern`` constrain the value."""
+    extra: dict[str, Any] = {"kind": kind, "forms": forms}
+    if example is not None:
+        extra["example"] = example
+    return Field(
+        default=default,
+        validate_default=True,
+        description=doc,
+        json_schema_extra=extra,
+        ge=ge,
+        le=le,
+        pattern=pattern,
+    )
+
 
 class WriterConfig(BaseModel):
     """Every option of :class:`~analytics.JSONLWriter`, validated once.
@@ -116,51 +151,120 @@ class WriterConfig(BaseModel):
     builds one of these; ``JSONLWriter.from_config(config)`` takes one. Load one from
     the environment with :meth:`from_env` or from a TOML or JSON file with
     :meth:`from_file`.
+
+    Each field is declared once, with :func:`option`: the table in
+    docs/configuration.md is checked against these declarations by a test.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_path: Path | None = None
-    """Where files go (``<base_path>/metrics/``); ``JSONLWriter(base_path)`` sets it."""
+    base_path: Path | None = option(
+        None,
+        "path",
+        "a directory path",
+        "Files go to `<base_path>/metrics/`. Required: from `JSONLWriter(base_path)`,"
+        " `from_config(config, base_path)` or here.",
+        example="/var/lib/myservice/analytics",
+    )
+    max_file_size: ByteSize = option(
+        "100 MiB",
+        SIZE,
+        SIZE_FORMS,
+        "Rotate before the active file would grow past this.",
+    )
+    max_files: int = option(
+        10,
+        "int ≥ 1",
+        WHOLE,
+        "Keep at most this many of our files (compressed and not, the active one"
+        " counted). The oldest by the time in their names go first.",
+        example="50",
+        ge=1,
+    )
+    max_age: Seconds | None = option(
+        None,
+        "duration or none",
+        DURATION_FORMS,
+        "Delete our files created longer ago than this (time from the name, never"
+        " mtime). Checked after each rotation and on a timer (every quarter of"
+        " `max_age`, at most every minute), so a quiet service cleans up too. With"
+        " `max_files`, a file goes when either rule says so.",
+        example="30d",
+    )
+    rotate_interval: Seconds | None = option(
+        None,
+        "duration or none",
+        DURATION_FORMS,
+        'Also rotate at every multiple of this interval since 1970-01-01 UTC: `"1h"`'
+        ' rotates at the top of each UTC hour, `"1d"` at UTC midnight. A timer drives'
+        " it: at the boundary, every entry accepted before it is written to the"
+        " interval's file (however long `flush_interval` is), which is then closed and"
+        " compressed, ready to ship, even if nothing more is written. An empty active"
+        " file is left alone at the boundary (a quiet service makes no new files and"
+        " no compressions); the next entry starts a new file. If the new file cannot"
+        " be created, entries keep going to the active file and the rotation is"
+        " retried with backoff ([durability](durability.md)).",
+        example="1h",
+    )
+    compress_old: bool = option(
+        True,
+        "bool",
+        "true or false",
+        "gzip each rotated file to `*.jsonl.gz` in a worker thread.",
+        example="true",
+    )
+    compress_level: int = option(
+        6,
+        "int 1-9",
+        "a whole number from 1 to 9",
+        "gzip level. 6 is nearly as small as 9 and much faster ([benchmarks](benchmarks.md)).",
+        ge=1,
+        le=9,
+    )
+    buffer_size: int = option(
+        100, "int ≥ 1", WHOLE, "Write once this many entries are buffered.", ge=1
+    )
+    flush_interval: Seconds = option(
+        "1s", DURATION, DURATION_FORMS, "An entry waits in the buffer at most this long."
+    )
+    fsync: FsyncPolicy = option(
+        "rotate",
+        "`never`, `rotate`, `always`",
+        "one of never, rotate, always",
+        "When data is forced to disk; see [durability](durability.md).",
+    )
+    max_pending: int = option(
+        10_000,
+        "int ≥ 1",
+        WHOLE,
+        "Entries accepted but not yet written, at most (bounds memory if the disk fails).",
+        ge=1,
+    )
+    on_full: FullPolicy = option(
+        "wait",
+        "`wait`, `drop_newest`, `raise`",
+        "one of wait, drop_newest, raise",
+        "What `write()` does when `max_pending` entries wait.",
+    )
+    filename_prefix: str = option(
+        "metrics",
+        "letters, digits, `.`, `_`, `-`",
+        "letters, digits, '.', '_' or '-', starting with a letter or digit",
+        "File names are `<prefix>_<UTC time>_p<pid>_<tag>.jsonl`. Retention only ever"
+        " touches names of this shape.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    )
 
-    max_file_size: ByteSize = 100 * 1024 * 1024
-    """Rotate before the active file would grow past this many bytes."""
+    @classmethod
+    def env_variable(cls, field: str, prefix: str = "ANALYTICS_") -> str:
+        """The environment variable :meth:`from_env` reads ``field`` from."""
+        return f"{prefix}{field.upper()}"
 
-    max_files: int = Field(default=10, ge=1)
-    """Keep at most this many of our files in the directory, the active one counted."""
-
-    compress_old: bool = True
-    """gzip rotated files to ``*.jsonl.gz`` in a worker thread."""
-
-    compress_level: int = Field(default=6, ge=1, le=9)
-    """gzip level for rotated files: 6 is nearly as small as 9 and much faster."""
-
-    buffer_size: int = Field(default=100, ge=1)
-    """Write the buffer once it holds this many entries."""
-
-    flush_interval: Seconds = 1.0
-    """Write the buffer at the latest this long after its oldest entry arrived."""
-
-    fsync: FsyncPolicy = "rotate"
-    """When to force data to stable storage: "never", "rotate" or "always"."""
-
-    max_pending: int = Field(default=10_000, ge=1)
-    """Entries accepted but not yet written, at most (bounds memory if the disk fails)."""
-
-    on_full: FullPolicy = "wait"
-    """What ``write()`` does when ``max_pending`` entries are waiting."""
-
-    filename_prefix: str = Field(default="metrics", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    """File names start with this, then ``_<UTC time>_p<pid>_<tag>.jsonl``."""
-
-    rotate_interval: Seconds | None = None
-    """Also rotate at every multiple of this interval since 1970-01-01 UTC (``"1h"``
-    rotates at the top of each UTC hour), driven by a timer even when nothing is
-    written. ``None``: rotate by size only."""
-
-    max_age: Seconds | None = None
-    """Delete our files created (by the time in their names) longer ago than this.
-    Checked after each rotation and on a timer. ``None``: no age limit."""
+    @classmethod
+    def forms(cls, field: str) -> str:
+        """The accepted forms of ``field``, as error messages name them."""
+        extra = cls.model_fields[field].json_schema_extra
+        return str(extra["forms"]) if isinstance(extra, dict) else ""
 
     @classmethod
     def from_env(
@@ -177,7 +281,7 @@ class WriterConfig(BaseModel):
         raw: dict[str, str] = {}
         names: dict[str, str] = {}
         for field in cls.model_fields:
-            variable = f"{prefix}{field.upper()}"
+            variable = cls.env_variable(field, prefix)
             if variable in env:
                 raw[field] = env[variable]
                 names[field] = variable
@@ -220,27 +324,10 @@ class WriterConfig(BaseModel):
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else "?"
                 shown = values.get(field, "") if isinstance(values, Mapping) else ""
-                forms = _FORMS.get(field, "")
+                forms = cls.forms(field) if field in cls.model_fields else ""
                 message = error["msg"].removeprefix("Value error, ")
                 problems.append(
                     f"{where(field)}={shown!r}: {message}"
                     + (f" (expected {forms})" if forms else "")
                 )
             raise ConfigError("; ".join(problems)) from exc
-
-
-_FORMS = {
-    "base_path": "a directory path",
-    "max_file_size": _SIZE_FORMS,
-    "max_files": "a whole number of at least 1",
-    "compress_old": "true or false",
-    "compress_level": "a whole number from 1 to 9",
-    "buffer_size": "a whole number of at least 1",
-    "flush_interval": _DURATION_FORMS,
-    "fsync": "one of never, rotate, always",
-    "max_pending": "a whole number of at least 1",
-    "on_full": "one of wait, drop_newest, raise",
-    "filename_prefix": "letters, digits, '.', '_' or '-', starting with a letter or digit",
-    "rotate_interval": _DURATION_FORMS,
-    "max_age": _DURATION_FORMS,
-}

@@ -4,12 +4,25 @@ The tree::
 
     AnalyticsError                  the root: catch this to catch everything below
     ├── ConfigError                 a bad option value (also a ValueError)
+    ├── ArgumentTypeError           a call was given a value of the wrong type (also a TypeError)
     ├── SerializationError          an entry that cannot be turned into one JSON line
     ├── WriterStateError            the writer is not in a state to accept the call
     │   └── WriterClosedError       write()/flush() after close()
     ├── BufferFullError             max_pending reached with on_full="raise"
-    └── WriteError                  an explicit flush()/close() could not write;
-                                    the entries are kept for a later retry
+    ├── WriteError                  an explicit flush()/close() could not write;
+    │                               the entries are kept for a later retry
+    ├── ReadError                   a directory to read is not there (also an OSError)
+    │   ├── MetricsDirNotFoundError     no such directory (also a FileNotFoundError)
+    │   └── NotAMetricsDirError         a file where a directory was expected
+    │                                   (also a NotADirectoryError)
+    ├── FilterError                 a bad filter argument, such as a naive datetime
+    │                               (also a ValueError)
+    ├── ReportFormatError           an unknown report format (also a ValueError)
+    └── MissingDependencyError      an optional dependency (DuckDB) is not installed
+                                    (also a ModuleNotFoundError)
+
+Every error keeps its builtin base, so ``except ValueError`` or ``except OSError``
+written before a class joined the tree still catches it.
 
 Invalid *entries* raise pydantic's own ``ValidationError``, which already names
 the offending field path.
@@ -19,8 +32,15 @@ from __future__ import annotations
 
 __all__ = [
     "AnalyticsError",
+    "ArgumentTypeError",
     "BufferFullError",
     "ConfigError",
+    "FilterError",
+    "MetricsDirNotFoundError",
+    "MissingDependencyError",
+    "NotAMetricsDirError",
+    "ReadError",
+    "ReportFormatError",
     "SerializationError",
     "WriteError",
     "WriterClosedError",
@@ -34,6 +54,11 @@ class AnalyticsError(Exception):
 
 class ConfigError(AnalyticsError, ValueError):
     """An option was given a value the writer cannot use."""
+
+
+class ArgumentTypeError(AnalyticsError, TypeError):
+    """A call was given a value of the wrong type (``write()`` of something that is
+    not a ``MetricEntry``, a ``str`` where a ``bool`` belongs...)."""
 
 
 class SerializationError(AnalyticsError, ValueError):
@@ -66,3 +91,31 @@ class WriteError(AnalyticsError, OSError):
     def __init__(self, message: str, *, pending: int) -> None:
         super().__init__(message)
         self.pending = pending
+
+
+class ReadError(AnalyticsError, OSError):
+    """A directory or file to read cannot be used. Built like an ``OSError``:
+    ``ReadError(errno, strerror, filename)``. Damaged *lines* are never raised:
+    they are skipped and counted."""
+
+
+class MetricsDirNotFoundError(ReadError, FileNotFoundError):
+    """Neither ``<base_path>/metrics`` nor ``base_path`` is a directory."""
+
+
+class NotAMetricsDirError(ReadError, NotADirectoryError):
+    """``base_path`` is a file, not a directory."""
+
+
+class FilterError(AnalyticsError, ValueError):
+    """A filter argument cannot be used (``since``/``until`` without a time zone, an
+    unknown entry type)."""
+
+
+class ReportFormatError(AnalyticsError, ValueError):
+    """``render()`` was asked for a format it does not know."""
+
+
+class MissingDependencyError(AnalyticsError, ModuleNotFoundError):
+    """An optional dependency is not installed; the message says which extra to
+    install (``pip install 'asyncio-jsonl-analytics[duckdb]'``)."""

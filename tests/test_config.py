@@ -126,3 +126,73 @@ class TestWriterOptionErrors:
     def test_unknown_unit_message_explains_the_units(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"KB = 1000 bytes, KiB = 1024 bytes"):
             JSONLWriter(tmp_path, max_file_size="100 mb")
+
+
+def options_table() -> list[str]:
+    """The options table of docs/configuration.md, from WriterConfig's declarations."""
+    lines = ["| option | type and forms | default | what it does |", "|---|---|---|---|"]
+    for name, field in WriterConfig.model_fields.items():
+        assert isinstance(field.json_schema_extra, dict), name
+        default = "none" if field.default is None else f"`{field.default}`"
+        if isinstance(field.default, bool):
+            default = f"`{str(field.default).lower()}`"
+        kind = field.json_schema_extra["kind"]
+        lines.append(f"| `{name}` | {kind} | {default} | {field.description} |")
+    return lines
+
+
+def environment_table() -> list[str]:
+    """The environment table of docs/configuration.md, from WriterConfig's declarations."""
+    lines = ["| variable | option | example |", "|---|---|---|"]
+    for name, field in WriterConfig.model_fields.items():
+        assert isinstance(field.json_schema_extra, dict), name
+        example = field.json_schema_extra.get("example", field.default)
+        lines.append(f"| `{WriterConfig.env_variable(name)}` | `{name}` | `{example}` |")
+    return lines
+
+
+def docs_table(header: str) -> list[str]:
+    text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    lines = text.splitlines()
+    start = lines.index(header)
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return lines[start:end]
+
+
+class TestOptionsAreDeclaredOnce:
+    """WriterConfig's fields are the one declaration of every option: the docs tables
+    are checked against them (on failure, the expected table is in the diff)."""
+
+    def test_the_options_table_matches_the_fields(self) -> None:
+        assert docs_table("| option | type and forms | default | what it does |") == (
+            options_table()
+        )
+
+    def test_the_environment_table_matches_the_fields(self) -> None:
+        assert docs_table("| variable | option | example |") == environment_table()
+
+    def test_each_documented_default_is_the_default(self) -> None:
+        """A default written as users write it ("100 MiB") is what a config holds."""
+        config = WriterConfig()
+        for name, field in WriterConfig.model_fields.items():
+            assert (
+                getattr(config, name)
+                == WriterConfig.model_validate({name: field.default}).model_dump()[name]
+            ), name
+
+    @pytest.mark.parametrize("name", list(WriterConfig.model_fields))
+    def test_each_environment_variable_is_read(self, name: str) -> None:
+        extra = WriterConfig.model_fields[name].json_schema_extra
+        assert isinstance(extra, dict)
+        example = extra.get("example", WriterConfig.model_fields[name].default)
+        variable = WriterConfig.env_variable(name)
+        config = WriterConfig.from_env(environ={variable: str(example)})
+        assert config == WriterConfig.model_validate({name: str(example)})
+
+    @pytest.mark.parametrize("name", [n for n in WriterConfig.model_fields if n != "base_path"])
+    def test_a_bad_value_names_the_declared_forms(self, name: str) -> None:
+        variable = WriterConfig.env_variable(name)
+        with pytest.raises(ConfigError) as info:
+            WriterConfig.from_env(environ={variable: "-1 parsecs"})
+        assert variable in str(info.value)
+        assert WriterConfig.forms(name) in str(info.value)
