@@ -4,13 +4,22 @@ Record typed events as pydantic ``MetricEntry`` models through ``MetricsWriter``
 a buffered, rotating, compressing ``JSONLWriter``.
 """
 
+from importlib import metadata as _metadata
+
 from ._asgi import RequestTimingMiddleware
 from ._config import WriterConfig
 from ._duckdb import summarize_duckdb
 from ._exceptions import (
     AnalyticsError,
+    ArgumentTypeError,
     BufferFullError,
     ConfigError,
+    FilterError,
+    MetricsDirNotFoundError,
+    MissingDependencyError,
+    NotAMetricsDirError,
+    ReadError,
+    ReportFormatError,
     SerializationError,
     WriteError,
     WriterClosedError,
@@ -20,27 +29,52 @@ from ._facade import MetricsWriter, Timing
 from ._models import MetricEntry, MetricType
 from ._reader import ReadStats, iter_entries, read_entries
 from ._sinks import LoggingSink, Sink
-from ._summary import Summary, summarize
+from ._summary import (
+    CheckpointStats,
+    ErrorStats,
+    ModelTokens,
+    RunStats,
+    SessionStats,
+    Summary,
+    ToolStats,
+    summarize,
+)
 from ._writer import HealthStatus, JSONLWriter, WriterStats
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("asyncio-jsonl-analytics")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "unknown"
 
 __all__ = [
     "AnalyticsError",
+    "ArgumentTypeError",
     "BufferFullError",
+    "CheckpointStats",
     "ConfigError",
+    "ErrorStats",
+    "FilterError",
     "HealthStatus",
     "JSONLWriter",
     "LoggingSink",
     "MetricEntry",
     "MetricType",
+    "MetricsDirNotFoundError",
     "MetricsWriter",
+    "MissingDependencyError",
+    "ModelTokens",
+    "NotAMetricsDirError",
+    "ReadError",
     "ReadStats",
+    "ReportFormatError",
     "RequestTimingMiddleware",
+    "RunStats",
     "SerializationError",
+    "SessionStats",
     "Sink",
     "Summary",
     "Timing",
+    "ToolStats",
     "WriteError",
     "WriterClosedError",
     "WriterConfig",
@@ -52,3 +86,11 @@ __all__ = [
     "summarize",
     "summarize_duckdb",
 ]
+
+# Reprs and tracebacks name the public door (analytics.WriteError), not the room a
+# class happens to live in (analytics._exceptions.WriteError).
+_locals = locals()
+for _name in __all__:
+    if not _name.startswith("__"):
+        _locals[_name].__module__ = "analytics"
+del _locals, _name

@@ -13,6 +13,7 @@ from typing import Any
 
 from analytics import MetricEntry, MetricType, SerializationError
 from analytics._models import READING
+from analytics.testing import foreign_line
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -57,7 +58,7 @@ def line_of(entry: MetricEntry) -> bytes:
     try:
         return entry.to_json_line()
     except SerializationError:
-        return json.dumps(entry.to_dict(), separators=(",", ":")).encode() + b"\n"
+        return foreign_line(entry.to_dict())
 
 
 def ids_of(entries: list[MetricEntry]) -> Counter[str]:

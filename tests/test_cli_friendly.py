@@ -24,26 +24,23 @@ import analytics._cli.arguments as cli_arguments
 from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
 from analytics._cli import build_parser, main
 from analytics._config import parse_duration, parse_size
-from analytics._policy import format_name
+from analytics.testing import write_data_file
 
 from .helpers import read_all
 
 
 def write(metrics: Path, times: list[datetime], prefix: str = "metrics") -> None:
-    metrics.mkdir(parents=True, exist_ok=True)
-    created = min(times)
-    name = format_name(prefix, int(created.timestamp() * 1e9), 7, "cafe0001")
-    (metrics / name).write_bytes(
-        b"".join(
-            MetricEntry(
-                type=MetricType.TOOL_USE,
-                timestamp=t,
-                session_id="s",
-                data={"tool_name": "grep", "success": True, "duration_ms": 1.0},
-            ).to_json_line()
-            for t in times
+    entries = [
+        MetricEntry(
+            type=MetricType.TOOL_USE,
+            timestamp=t,
+            session_id="s",
+            data={"tool_name": "grep", "success": True, "duration_ms": 1.0},
         )
-    )
+        for t in times
+    ]
+    metrics.mkdir(parents=True, exist_ok=True)
+    write_data_file(metrics, entries, prefix=prefix, pid=7, tag="cafe0001")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -9,9 +9,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import NoReturn
 
+from .. import __version__
 from .._exceptions import AnalyticsError
 from . import demo, export, files, report, tail
 from .arguments import CliError
@@ -36,10 +36,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def version() -> str:
-    try:
-        return f"{DISTRIBUTION} {metadata.version(DISTRIBUTION)}"
-    except metadata.PackageNotFoundError:
+    if __version__ == "unknown":
         return f"{DISTRIBUTION} (version unknown: not installed)"
+    return f"{DISTRIBUTION} {__version__}"
 
 
 def build_parser() -> argparse.ArgumentParser:
