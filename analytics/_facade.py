@@ -13,7 +13,7 @@ from pydantic import JsonValue
 from ._models import MetricEntry, MetricType, build_entry
 from ._sinks import Sink
 
-__all__ = ["MetricsWriter", "Timing"]
+__all__ = ["Fanout", "MetricsWriter", "Timing"]
 
 logger = logging.getLogger("analytics")
 
@@ -71,8 +71,60 @@ def _data(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
+class Fanout:
+    """Owns the sinks of a :class:`MetricsWriter`: sending each entry (and each flush
+    and close) to every one of them, in order. With one sink, its errors reach the
+    caller unchanged; with several, a failing sink does not stop the others: its
+    error is counted and logged (at most every 30 s per sink)."""
+
+    def __init__(self, sinks: tuple[Sink, ...]) -> None:
+        self.sinks = sinks
+        self.errors: dict[int, int] = {}  # failures per sink, by index
+        self.last_logged: dict[int, float] = {}
+
+    async def write(self, entry: MetricEntry) -> None:
+        """Send ``entry`` to every sink."""
+        if len(self.sinks) == 1:
+            await self.sinks[0].write(entry)
+            return
+        for index, sink in enumerate(self.sinks):
+            try:
+                await sink.write(entry)
+            except Exception as exc:
+                self.failed(index, sink, "write", exc)
+
+    async def each(self, action: str) -> None:
+        """Call ``flush`` or ``close`` on every sink."""
+        if len(self.sinks) == 1:
+            await getattr(self.sinks[0], action)()
+            return
+        for index, sink in enumerate(self.sinks):
+            try:
+                await getattr(sink, action)()
+            except Exception as exc:
+                self.failed(index, sink, action, exc)
+
+    def failed(self, index: int, sink: Sink, action: str, exc: Exception) -> None:
+        """Count and (rate-limited) log one sink's failure."""
+        self.errors[index] = self.errors.get(index, 0) + 1
+        now = _time.monotonic()
+        if now - self.last_logged.get(index, -_SINK_LOG_EVERY) >= _SINK_LOG_EVERY:
+            self.last_logged[index] = now
+            logger.error(
+                "sink %r failed to %s (%d failure(s) so far); the other sinks go on: %s",
+                sink,
+                action,
+                self.errors[index],
+                exc,
+            )
+
+
 class MetricsWriter:
     """Records typed analytics events and sends each to one or more sinks.
+
+    Owns the per-writer defaults (``user_id``, ``metadata``), the argument checks of
+    each ``track_*`` method, and building the entry; sending it is its
+    :class:`Fanout`'s.
 
     Every ``track_*`` coroutine builds one :class:`MetricEntry` (validated once),
     sends it to every sink, and returns it. Extra keyword arguments go into ``data``;
@@ -97,68 +149,33 @@ class MetricsWriter:
     ) -> None:
         if not sinks:
             raise TypeError("MetricsWriter needs at least one sink, such as a JSONLWriter")
-        self._sinks = sinks
-        self._single = sinks[0] if len(sinks) == 1 else None
+        self._fanout = Fanout(sinks)
+        self._single = sinks[0] if len(sinks) == 1 else None  # the hot path's shortcut
         self._user_id = user_id
         self._metadata = dict(metadata or {})
-        self._sink_errors: dict[int, int] = {}
-        self._last_logged: dict[int, float] = {}
 
     @property
     def writer(self) -> Sink:
         """The first sink (the only one, usually)."""
-        return self._sinks[0]
+        return self._fanout.sinks[0]
 
     @property
     def sinks(self) -> tuple[Sink, ...]:
         """Every sink, in the order entries are sent to them."""
-        return self._sinks
+        return self._fanout.sinks
 
     @property
     def sink_errors(self) -> int:
         """How many times a sink failed (with several sinks; one sink raises instead)."""
-        return sum(self._sink_errors.values())
-
-    async def _send(self, entry: MetricEntry) -> None:
-        if len(self._sinks) == 1:
-            await self._sinks[0].write(entry)
-            return
-        for index, sink in enumerate(self._sinks):
-            try:
-                await sink.write(entry)
-            except Exception as exc:
-                self._sink_failed(index, sink, "write", exc)
-
-    def _sink_failed(self, index: int, sink: Sink, action: str, exc: Exception) -> None:
-        self._sink_errors[index] = self._sink_errors.get(index, 0) + 1
-        now = _time.monotonic()
-        if now - self._last_logged.get(index, -_SINK_LOG_EVERY) >= _SINK_LOG_EVERY:
-            self._last_logged[index] = now
-            logger.error(
-                "sink %r failed to %s (%d failure(s) so far); the other sinks go on: %s",
-                sink,
-                action,
-                self._sink_errors[index],
-                exc,
-            )
+        return sum(self._fanout.errors.values())
 
     async def flush(self) -> None:
         """Flush every sink."""
-        await self._each("flush")
+        await self._fanout.each("flush")
 
     async def close(self) -> None:
         """Close every sink."""
-        await self._each("close")
-
-    async def _each(self, action: str) -> None:
-        if len(self._sinks) == 1:
-            await getattr(self._sinks[0], action)()
-            return
-        for index, sink in enumerate(self._sinks):
-            try:
-                await getattr(sink, action)()
-            except Exception as exc:
-                self._sink_failed(index, sink, action, exc)
+        await self._fanout.each("close")
 
     async def track(
         self,
@@ -203,7 +220,7 @@ class MetricsWriter:
         if self._single is not None:
             await self._single.write(entry)  # the common case, one await deep
         else:
-            await self._send(entry)
+            await self._fanout.write(entry)
         return entry
 
     async def track_session_start(

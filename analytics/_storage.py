@@ -1,6 +1,10 @@
 """The blocking shell: one directory of JSON Lines files, driven from worker threads.
 
-``Storage`` owns the active file. Its methods are plain blocking calls; the async
+Three parts, one concern each: :class:`Storage` owns the active file (writes, size
+and time rotation, close); :func:`remove_leftovers` is the start-up repair of what an
+interrupted process left; :class:`Archive` owns the closed files (listing ours,
+counting them for ``stats()``, compression, retention). ``Storage`` is the one door:
+its methods are plain blocking calls; the async
 writer runs each batch through exactly one of them per thread hop, and never runs two
 ``write`` calls at once. Compression and retention may run in another thread at the
 same time: advisory ``flock`` locks, not shared memory, keep them apart, which is also
@@ -28,7 +32,7 @@ from ._policy import (
     split_for_rotation,
 )
 
-__all__ = ["CompressJob", "Storage", "WriteOutcome"]
+__all__ = ["Archive", "CompressJob", "OpenOutcome", "Storage", "WriteOutcome", "remove_leftovers"]
 
 logger = logging.getLogger("analytics")
 
@@ -77,8 +81,196 @@ class OpenOutcome:
     bytes_cut: int = 0
 
 
+class Archive:
+    """The closed files of one writer's directory. Blocking; call from worker threads.
+
+    Owns: listing our files (warning once of strangers named like them), counting
+    them for ``stats()``, compressing rotated files, and retention (``max_files``,
+    ``max_age``). It never writes to the active file; retention is told which file
+    that is, and never deletes it.
+    """
+
+    def __init__(self, directory: Path, config: WriterConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.sync = config.fsync != "never"
+        self.strangers: set[str] = set()  # non-regular files named like ours, warned of
+        self.gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
+        self.files = 0  # our files in the directory, at the last scan
+        self.files_bytes = 0  # their total size, at the last scan, without the active
+        # file (its growth since is added by the caller)
+
+    def our_files(self) -> list[FileName]:
+        """Our files in the directory (all processes); strangers are warned of once."""
+        ours, strangers = ops.data_file_names(self.directory, self.config.filename_prefix)
+        for name in strangers:
+            if name not in self.strangers:
+                self.strangers.add(name)
+                logger.warning(
+                    "%s in %s is named like a data file but is not a regular file;"
+                    " ignored (never read, counted or deleted)",
+                    name,
+                    self.directory,
+                )
+        return ours
+
+    def compress(self, job: CompressJob) -> bool:
+        """gzip a closed file to ``<name>.gz``, then remove it.
+
+        The gzip stream goes to ``<name>.gz.tmp``; only a complete, synced file gets
+        the final name, and only then is the source removed. At every instant the
+        lines are in the source, in the final ``.gz``, or in both.
+
+        Returns:
+            ``True`` if compressed, ``False`` if skipped (the file is gone or another
+            process holds it).
+
+        Raises:
+            OSError: the compression failed; the source is left as it was.
+        """
+        fresh = job.fd is not None
+        fd = job.fd if fresh else ops.try_lock_path(job.path, write=True)
+        job.fd = None
+        if fd is None:
+            return False
+        try:
+            final = job.path.with_name(job.path.name + ".gz")
+            if fresh:
+                # Just rotated, and locked by us ever since: it ends with a whole
+                # line and has no .gz yet. Only a deletion by hand is possible.
+                if ops.is_unlinked(fd):
+                    return False
+            elif not ops.same_file(job.path, fd):
+                return False  # removed meanwhile (retention in another process)
+            else:
+                ops.repair_torn_tail(fd, job.path)
+            if os.path.lexists(final) and not final.is_file():
+                logger.warning(
+                    "%s is in the way (not a regular file): %s is left uncompressed",
+                    final.name,
+                    job.path.name,
+                )
+                return False
+            if fresh or not final.exists():
+                tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
+                ops.compress_to(fd, tmp, self.config.compress_level, sync=self.sync)
+                ops.link_no_replace(tmp, final)
+                if self.sync:
+                    ops.fsync_dir(self.directory)
+            ops.unlink(job.path)
+            return True
+        finally:
+            os.close(fd)
+
+    def enforce_retention(self, active: Path | None, active_size: int) -> int:
+        """Delete our oldest files until at most ``max_files`` remain.
+
+        Never deletes the active file, a file another process holds locked (its active
+        file, or one being compressed), or any file this library did not name. A file
+        that cannot be deleted (held, or the deletion fails) is skipped, with a
+        warning when deleting it failed, and tried again at the next pass; the pass
+        goes on with the others, so both rules still hold for every other file.
+
+        Returns:
+            how many files were deleted.
+        """
+        files = self.our_files()
+        protected = parse_name(active.name, self.config.filename_prefix) if active else None
+        excess, groups = retention_candidates(files, self.config.max_files, protected)
+        deleted = 0
+        if self.config.max_age is not None:
+            max_age_ns = int(self.config.max_age * 1e9)
+            for group in expired_groups(groups, time.time_ns(), max_age_ns):
+                removed = self._delete_group(group)
+                if removed is not None:
+                    deleted += removed
+                    excess -= 1
+                    groups.remove(group)
+        for group in groups:
+            if excess <= 0:
+                break
+            removed = self._delete_group(group)
+            if removed is not None:
+                deleted += removed
+                excess -= 1
+        if deleted:
+            logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
+        self.scan(active_size, None if deleted else files)
+        return deleted
+
+    def _delete_group(self, group: list[FileName]) -> int | None:
+        """Delete a file (and its leftover twin) unless somebody holds it.
+
+        Returns:
+            how many files were deleted (0: the group was already gone, deleted by
+            another process), or ``None`` if it stays: held by somebody, or a
+            deletion failed (logged). Never raises for one file.
+        """
+        paths = [self.directory / f.name for f in group]
+        locks: list[int] = []
+        try:
+            for path in paths:
+                try:
+                    fd = ops.try_lock_path(path)
+                except OSError as exc:
+                    logger.warning("retention cannot open %s (%s); kept for now", path.name, exc)
+                    return None
+                if fd is None:
+                    if os.path.lexists(path):
+                        return None  # in use (or not a regular file now): it stays
+                    continue  # gone meanwhile
+                locks.append(fd)
+            deleted = 0
+            for path in paths:
+                try:
+                    deleted += ops.unlink(path)
+                except OSError as exc:
+                    logger.warning(
+                        "retention cannot delete %s (%s); kept, and tried again later",
+                        path.name,
+                        exc,
+                    )
+                    return None
+            return deleted
+        finally:
+            for fd in locks:
+                os.close(fd)
+
+    def scan(self, active_size: int, files: list[FileName] | None = None) -> None:
+        """Count our files and their bytes, for ``stats()``.
+
+        ``files`` is a listing just taken (by retention), if there is one;
+        ``active_size`` (the active file's size) is left out of :attr:`files_bytes`.
+
+        Runs after every rotation, so it must not cost a ``stat`` per file: a ``.gz``
+        file never changes once it has its name, so its size is remembered. Only the
+        uncompressed files (few: ours, and other processes' active ones) are looked at
+        each time.
+        """
+        count = total = 0
+        known, self.gz_sizes = self.gz_sizes, {}
+        for info in self.our_files() if files is None else files:
+            size = known.get(info.name) if info.compressed else None
+            if size is None:
+                try:
+                    size = (self.directory / info.name).stat().st_size
+                except FileNotFoundError:
+                    continue
+            if info.compressed:
+                self.gz_sizes[info.name] = size
+            total += size
+            count += 1
+        self.files, self.files_bytes = count, total - active_size
+
+
 class Storage:
-    """The files of one writer in ``metrics_dir``. Blocking; call from worker threads."""
+    """The files of one writer in ``metrics_dir``. Blocking; call from worker threads.
+
+    Owns the active file: picking it at start (after :func:`remove_leftovers`),
+    appending batches, size and time rotation, and releasing it at close. The closed
+    files are its :attr:`archive`'s; the ``compress`` and retention methods here are
+    the doors the writer uses to reach them (each one trip to a worker thread).
+    """
 
     def __init__(self, directory: Path, config: WriterConfig) -> None:
         self.directory = directory
@@ -95,15 +287,21 @@ class Storage:
         """The active file is empty and from an interval that has ended: the next
         batch goes to a new file (an idle writer creates no files)."""
         self._sealing_before: int | None = None  # boundary being sealed (ns), if any
-        self.files = 0  # our files in the directory, at the last scan
-        self._strangers: set[str] = set()  # non-regular files named like ours, warned of
-        self._gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
-        self.files_bytes = 0  # their total size, at the last scan (the active file's
-        # growth since is added by the caller)
+        self.archive = Archive(directory, config)
 
     @property
     def _sync(self) -> bool:
         return self.config.fsync != "never"
+
+    @property
+    def files(self) -> int:
+        """Our files in the directory (all processes), as of the last scan."""
+        return self.archive.files
+
+    @property
+    def files_bytes(self) -> int:
+        """Their total size at the last scan, the active file's left out."""
+        return self.archive.files_bytes
 
     # -- start ---------------------------------------------------------------------
 
@@ -117,9 +315,9 @@ class Storage:
         """
         outcome = OpenOutcome()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_leftovers()
+        remove_leftovers(self.directory, self.config.filename_prefix)
         sources = sorted(
-            (f for f in self._our_files() if not f.compressed), reverse=True
+            (f for f in self.archive.our_files() if not f.compressed), reverse=True
         )  # newest first
         for info in sources:
             path = self.directory / info.name
@@ -149,7 +347,7 @@ class Storage:
                     outcome.to_compress.append(CompressJob(path))
         if self.fd is None:
             self._start_new_file()
-        self._scan()
+        self.archive.scan(self.size)
         return outcome
 
     def _time_rotation_due(self, created_ns: int, now_ns: int | None = None) -> bool:
@@ -159,67 +357,6 @@ class Storage:
         return rotation_bucket(now, self.interval_ns) > rotation_bucket(
             created_ns, self.interval_ns
         )
-
-    def _remove_leftovers(self) -> None:
-        """Remove interrupted compressions, and sources whose ``.gz`` is complete."""
-        names = set()
-        with os.scandir(self.directory) as entries:
-            for item in entries:
-                try:
-                    regular = item.is_file()
-                except OSError:
-                    regular = False
-                if regular:  # strangers are never removed; _our_files warns of them
-                    names.add(item.name)
-        prefix = self.config.filename_prefix
-        # Temporary files first, while their sources are still there to be locked.
-        for name in sorted(names, key=lambda n: not n.endswith(_TMP_SUFFIX)):
-            if name.endswith(_TMP_SUFFIX):
-                source = self.directory / name[: -len(_TMP_SUFFIX)]
-                if parse_name(source.name, prefix) is None:
-                    continue
-                fd = ops.try_lock_path(source)
-                if fd is None and source.exists():
-                    continue  # a live compression in another process
-                ops.unlink(self.directory / name)
-                logger.warning("removed %s, left by an interrupted compression", name)
-                if fd is not None:
-                    os.close(fd)
-            elif name.endswith(ops.NEW_SUFFIX):
-                # A file whose creation was interrupted before it got its name.
-                if parse_name(name[: -len(ops.NEW_SUFFIX)], prefix) is None:
-                    continue
-                fd = ops.try_lock_path(self.directory / name)
-                if fd is None:
-                    continue  # being created right now by a live writer
-                try:
-                    ops.unlink(self.directory / name)
-                finally:
-                    os.close(fd)
-            elif name.endswith(".jsonl") and name + ".gz" in names:
-                if parse_name(name, prefix) is None:
-                    continue
-                fd = ops.try_lock_path(self.directory / name)
-                if fd is None:
-                    continue
-                try:
-                    ops.unlink(self.directory / name)
-                    logger.info("removed %s: its complete .gz exists", name)
-                finally:
-                    os.close(fd)
-
-    def _our_files(self) -> list[FileName]:
-        ours, strangers = ops.data_file_names(self.directory, self.config.filename_prefix)
-        for name in strangers:
-            if name not in self._strangers:
-                self._strangers.add(name)
-                logger.warning(
-                    "%s in %s is named like a data file but is not a regular file;"
-                    " ignored (never read, counted or deleted)",
-                    name,
-                    self.directory,
-                )
-        return ours
 
     def _start_new_file(self) -> None:
         now_ns = time.time_ns()
@@ -408,55 +545,11 @@ class Storage:
         else:
             os.close(old.fd)
 
-    # -- compression and retention --------------------------------------------------
+    # -- the closed files (the archive's) -------------------------------------------
 
     def compress(self, job: CompressJob) -> bool:
-        """gzip a closed file to ``<name>.gz``, then remove it.
-
-        The gzip stream goes to ``<name>.gz.tmp``; only a complete, synced file gets
-        the final name, and only then is the source removed. At every instant the
-        lines are in the source, in the final ``.gz``, or in both.
-
-        Returns:
-            ``True`` if compressed, ``False`` if skipped (the file is gone or another
-            process holds it).
-
-        Raises:
-            OSError: the compression failed; the source is left as it was.
-        """
-        fresh = job.fd is not None
-        fd = job.fd if fresh else ops.try_lock_path(job.path, write=True)
-        job.fd = None
-        if fd is None:
-            return False
-        try:
-            final = job.path.with_name(job.path.name + ".gz")
-            if fresh:
-                # Just rotated, and locked by us ever since: it ends with a whole
-                # line and has no .gz yet. Only a deletion by hand is possible.
-                if ops.is_unlinked(fd):
-                    return False
-            elif not ops.same_file(job.path, fd):
-                return False  # removed meanwhile (retention in another process)
-            else:
-                ops.repair_torn_tail(fd, job.path)
-            if os.path.lexists(final) and not final.is_file():
-                logger.warning(
-                    "%s is in the way (not a regular file): %s is left uncompressed",
-                    final.name,
-                    job.path.name,
-                )
-                return False
-            if fresh or not final.exists():
-                tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
-                ops.compress_to(fd, tmp, self.config.compress_level, sync=self._sync)
-                ops.link_no_replace(tmp, final)
-                if self._sync:
-                    ops.fsync_dir(self.directory)
-            ops.unlink(job.path)
-            return True
-        finally:
-            os.close(fd)
+        """:meth:`Archive.compress`."""
+        return self.archive.compress(job)
 
     def compress_and_retain(self, job: CompressJob) -> tuple[bool, int]:
         """:meth:`compress`, then retention, in one trip to a worker thread.
@@ -471,103 +564,8 @@ class Storage:
         return done, self.retain_quietly()
 
     def enforce_retention(self) -> int:
-        """Delete our oldest files until at most ``max_files`` remain.
-
-        Never deletes the active file, a file another process holds locked (its active
-        file, or one being compressed), or any file this library did not name. A file
-        that cannot be deleted (held, or the deletion fails) is skipped, with a
-        warning when deleting it failed, and tried again at the next pass; the pass
-        goes on with the others, so both rules still hold for every other file.
-
-        Returns:
-            how many files were deleted.
-        """
-        files = self._our_files()
-        protected = parse_name(self.path.name, self.config.filename_prefix) if self.path else None
-        excess, groups = retention_candidates(files, self.config.max_files, protected)
-        deleted = 0
-        if self.config.max_age is not None:
-            max_age_ns = int(self.config.max_age * 1e9)
-            for group in expired_groups(groups, time.time_ns(), max_age_ns):
-                removed = self._delete_group(group)
-                if removed is not None:
-                    deleted += removed
-                    excess -= 1
-                    groups.remove(group)
-        for group in groups:
-            if excess <= 0:
-                break
-            removed = self._delete_group(group)
-            if removed is not None:
-                deleted += removed
-                excess -= 1
-        if deleted:
-            logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
-        self._scan(None if deleted else files)
-        return deleted
-
-    def _delete_group(self, group: list[FileName]) -> int | None:
-        """Delete a file (and its leftover twin) unless somebody holds it.
-
-        Returns:
-            how many files were deleted (0: the group was already gone, deleted by
-            another process), or ``None`` if it stays: held by somebody, or a
-            deletion failed (logged). Never raises for one file.
-        """
-        paths = [self.directory / f.name for f in group]
-        locks: list[int] = []
-        try:
-            for path in paths:
-                try:
-                    fd = ops.try_lock_path(path)
-                except OSError as exc:
-                    logger.warning("retention cannot open %s (%s); kept for now", path.name, exc)
-                    return None
-                if fd is None:
-                    if os.path.lexists(path):
-                        return None  # in use (or not a regular file now): it stays
-                    continue  # gone meanwhile
-                locks.append(fd)
-            deleted = 0
-            for path in paths:
-                try:
-                    deleted += ops.unlink(path)
-                except OSError as exc:
-                    logger.warning(
-                        "retention cannot delete %s (%s); kept, and tried again later",
-                        path.name,
-                        exc,
-                    )
-                    return None
-            return deleted
-        finally:
-            for fd in locks:
-                os.close(fd)
-
-    def _scan(self, files: list[FileName] | None = None) -> None:
-        """Count our files and their bytes, for ``stats()``.
-
-        ``files`` is a listing just taken (by retention), if there is one.
-
-        Runs after every rotation, so it must not cost a ``stat`` per file: a ``.gz``
-        file never changes once it has its name, so its size is remembered. Only the
-        uncompressed files (few: ours, and other processes' active ones) are looked at
-        each time.
-        """
-        count = total = 0
-        known, self._gz_sizes = self._gz_sizes, {}
-        for info in self._our_files() if files is None else files:
-            size = known.get(info.name) if info.compressed else None
-            if size is None:
-                try:
-                    size = (self.directory / info.name).stat().st_size
-                except FileNotFoundError:
-                    continue
-            if info.compressed:
-                self._gz_sizes[info.name] = size
-            total += size
-            count += 1
-        self.files, self.files_bytes = count, total - self.size
+        """:meth:`Archive.enforce_retention`, sparing the active file."""
+        return self.archive.enforce_retention(self.path, self.size)
 
     def retain_quietly(self) -> int:
         """:meth:`enforce_retention`; a failure (the directory cannot be listed) is
@@ -597,3 +595,53 @@ class Storage:
         if job.fd is not None:
             os.close(job.fd)
             job.fd = None
+
+
+def remove_leftovers(directory: Path, prefix: str) -> None:
+    """Start-up repair: remove interrupted compressions, files whose creation was
+    interrupted, and sources whose ``.gz`` is complete. Files another live process
+    holds are left alone."""
+    names = set()
+    with os.scandir(directory) as entries:
+        for item in entries:
+            try:
+                regular = item.is_file()
+            except OSError:
+                regular = False
+            if regular:  # strangers are never removed; Archive.our_files warns
+                names.add(item.name)
+    # Temporary files first, while their sources are still there to be locked.
+    for name in sorted(names, key=lambda n: not n.endswith(_TMP_SUFFIX)):
+        if name.endswith(_TMP_SUFFIX):
+            source = directory / name[: -len(_TMP_SUFFIX)]
+            if parse_name(source.name, prefix) is None:
+                continue
+            fd = ops.try_lock_path(source)
+            if fd is None and source.exists():
+                continue  # a live compression in another process
+            ops.unlink(directory / name)
+            logger.warning("removed %s, left by an interrupted compression", name)
+            if fd is not None:
+                os.close(fd)
+        elif name.endswith(ops.NEW_SUFFIX):
+            # A file whose creation was interrupted before it got its name.
+            if parse_name(name[: -len(ops.NEW_SUFFIX)], prefix) is None:
+                continue
+            fd = ops.try_lock_path(directory / name)
+            if fd is None:
+                continue  # being created right now by a live writer
+            try:
+                ops.unlink(directory / name)
+            finally:
+                os.close(fd)
+        elif name.endswith(".jsonl") and name + ".gz" in names:
+            if parse_name(name, prefix) is None:
+                continue
+            fd = ops.try_lock_path(directory / name)
+            if fd is None:
+                continue
+            try:
+                ops.unlink(directory / name)
+                logger.info("removed %s: its complete .gz exists", name)
+            finally:
+                os.close(fd)

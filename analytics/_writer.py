@@ -1,61 +1,39 @@
-"""JSONLWriter: buffer, flusher task, lifecycle. One thread hop per flush."""
+"""JSONLWriter: the lifecycle (open, close, one event loop) and the public methods.
+
+What happens to an entry after ``write()`` has serialized it (the buffer, the
+background task, the one worker-thread hop per batch, backoff and failure reports)
+is in :mod:`analytics._flusher`; the files themselves are :class:`Storage`'s.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
-import logging
-import math
 import os
-import random
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 import anyio.to_thread
 
-from ._background import GilHandoff
 from ._config import WriterConfig
 from ._exceptions import (
-    BufferFullError,
     ConfigError,
-    WriteError,
+    SerializationError,
     WriterClosedError,
     WriterStateError,
 )
+from ._flusher import ErrorCallback, Flusher
 from ._models import MetricEntry
-from ._policy import next_boundary_ns
-from ._storage import CompressJob, Storage, WriteOutcome
+from ._storage import Storage
 
 __all__ = ["HealthStatus", "JSONLWriter", "WriterStats"]
-
-logger = logging.getLogger("analytics")
-
-ErrorCallback = Callable[[BaseException], Any]
-
-_RETRY_FIRST = 0.05
-"""Seconds before the first retry of a failed implicit flush; doubles per failure."""
-_RETRY_MAX = 5.0
-"""The longest wait between retries, so recovery is noticed within seconds."""
-_LOG_EVERY = 30.0
-"""While writes keep failing, log at most one line per this many seconds."""
-_COMPRESS_RETRY = 5.0
-"""Seconds before a failed compression is tried again."""
-FLUSH_GAP = 0.01
-"""Under sustained load, the least time between the end of one flush and the start
-of the next (unless someone waits for it, or half of ``max_pending`` is waiting).
-Each thread hop costs the event loop the same whatever the batch size, so while
-entries keep arriving, fewer and larger batches cost less: on 2 cores with four busy
-producers, back-to-back flushes ran 250 hops per 100,000 entries, and cost the loop
-more than the writing itself."""
 
 
 class _State(enum.Enum):
@@ -213,54 +191,14 @@ class JSONLWriter:
     ) -> None:
         # No I/O here: the directory is created by initialize(), off the loop.
         self._config = config
-        self._base_path = Path(base_path)
-        self._metrics_dir = self._base_path / "metrics"
-        self._on_error = on_error
+        self._metrics_dir = Path(base_path) / "metrics"
         self._storage = Storage(self._metrics_dir, config)
+        self._flusher = Flusher(self._storage, config, self._check_open, on_error)
         self._state = _State.UNOPENED
         self._accepting = False  # state is OPEN: the one check on the hot path
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._buffer_size = config.buffer_size
-        self._max_pending = config.max_pending
-
-        self._buffer: list[bytes] = []  # accepted, waiting for the next flush
-        self._inflight: list[bytes] = []  # handed to the worker thread right now
-        self._oldest_at: float | None = None  # loop time the oldest buffered entry came
-        self._inflight_since: float | None = None  # the same, for the batch in flight
-        self._last_flush_end = -math.inf  # loop time when the last flush ended
-        self._waiters: list[tuple[asyncio.Future[None], bool]] = []  # (future, explicit)
-        self._wake: asyncio.Event | None = None
-        self._space: asyncio.Event | None = None
-        self._flusher: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._close_task: asyncio.Task[None] | None = None
         self._open_task: asyncio.Task[None] | None = None
-        self._flush_limiter: anyio.CapacityLimiter | None = None
-        self._compress_limiter: anyio.CapacityLimiter | None = None
-        self._handoff = GilHandoff()
-        self._compressions: set[asyncio.Task[None]] = set()
-        self._compress_retry: dict[Path, float] = {}
-
-        # Age retention also runs on a timer: a quarter of max_age, at most a minute.
-        self._retention_period = min(config.max_age / 4, 60.0) if config.max_age else 0.0
-        self._retention_at: float | None = None
-
-        # The next rotate_interval boundary (epoch ns) the flusher has not handled yet.
-        self._boundary_ns: int | None = None
-
-        self._failures = 0  # consecutive failed flush attempts
-        self._retry_at: float | None = None
-        self._last_log = -_LOG_EVERY
-
-        self._entries_written = 0
-        self._bytes_written = 0
-        self._flushes = 0
-        self._rotations = 0
-        self._compressed = 0
-        self._files_deleted = 0
-        self._dropped = 0
-        self._errors = 0
-        self._last_error: str | None = None
+        self._close_task: asyncio.Task[None] | None = None
 
     # -- properties ----------------------------------------------------------------
 
@@ -282,7 +220,7 @@ class JSONLWriter:
     @property
     def pending(self) -> int:
         """Entries accepted but not yet written."""
-        return len(self._buffer) + len(self._inflight)
+        return self._flusher.pending
 
     @property
     def closed(self) -> bool:
@@ -291,17 +229,18 @@ class JSONLWriter:
 
     def stats(self) -> WriterStats:
         """A snapshot of the counters. Does no I/O."""
+        counters = self._flusher.counters
         return WriterStats(
-            entries_written=self._entries_written,
-            bytes_written=self._bytes_written,
-            flushes=self._flushes,
-            rotations=self._rotations,
-            compressions=self._compressed,
-            files_deleted=self._files_deleted,
+            entries_written=counters.entries_written,
+            bytes_written=counters.bytes_written,
+            flushes=counters.flushes,
+            rotations=counters.rotations,
+            compressions=counters.compressions,
+            files_deleted=counters.files_deleted,
             pending=self.pending,
-            dropped=self._dropped,
-            errors=self._errors,
-            last_error=self._last_error,
+            dropped=counters.dropped,
+            errors=counters.errors,
+            last_error=counters.last_error,
             current_file=self._storage.path,
             current_file_size=self._storage.size,
             files=self._storage.files,
@@ -324,7 +263,8 @@ class JSONLWriter:
             2 * self._config.flush_interval + 5.0 if max_pending_age is None else max_pending_age
         )
         writable, free = await anyio.to_thread.run_sync(_probe_directory, self._metrics_dir)
-        age = self._oldest_pending_age()
+        age = self._flusher.oldest_pending_age()
+        failures = self._flusher.failures.count
         reasons: list[str] = []
         if self._state is not _State.OPEN:
             reasons.append(f"the writer is {self._state.value}")
@@ -332,10 +272,10 @@ class JSONLWriter:
             reasons.append(f"cannot create files in {self._metrics_dir}")
         if free is not None and free < min_free:
             reasons.append(f"{free:,} bytes free, below {min_free:,}")
-        if self._failures:
+        if failures:
             reasons.append(
-                f"{self._failures} failed write(s) since the last success"
-                f" (last: {self._last_error})"
+                f"{failures} failed write(s) since the last success"
+                f" (last: {self._flusher.counters.last_error})"
             )
         if age is not None and age > max_age:
             reasons.append(f"the oldest pending entry has waited {age:.1f}s (limit {max_age:g}s)")
@@ -344,15 +284,9 @@ class JSONLWriter:
             reasons=tuple(reasons),
             writable=writable,
             free_bytes=free,
-            errors_since_success=self._failures,
+            errors_since_success=failures,
             oldest_pending_age=age,
         )
-
-    def _oldest_pending_age(self) -> float | None:
-        since = [t for t in (self._oldest_at, self._inflight_since) if t is not None]
-        if not since or not self.pending:
-            return None
-        return time.monotonic() - min(since)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -386,27 +320,16 @@ class JSONLWriter:
 
     async def _open(self) -> None:
         """The one opening: everything ``initialize()`` does, run as its own task."""
-        assert self._loop is not None
-        self._flush_limiter = anyio.CapacityLimiter(1)
-        self._compress_limiter = anyio.CapacityLimiter(1)
         try:
-            opened = await anyio.to_thread.run_sync(self._storage.open, limiter=self._flush_limiter)
+            opened = await self._flusher.hop(self._storage.open)
         except BaseException:
             if self._state is _State.OPENING:
                 self._state = _State.UNOPENED  # initialize() may be tried again
             raise
-        self._wake = asyncio.Event()
-        self._space = asyncio.Event()
         if self._state is _State.OPENING:  # not if close() came meanwhile
             self._state = _State.OPEN
             self._accepting = True
-        if self._storage.interval_ns is not None:
-            self._boundary_ns = next_boundary_ns(time.time_ns(), self._storage.interval_ns)
-        if self._retention_period:
-            self._retention_at = time.monotonic()  # clean up once right after start
-        self._flusher = self._loop.create_task(self._run_flusher(), name="analytics-flusher")
-        for job in opened.to_compress:
-            self._start_compression(job)
+        self._flusher.start(opened.to_compress)
 
     async def __aenter__(self) -> JSONLWriter:
         await self.initialize()
@@ -450,20 +373,9 @@ class JSONLWriter:
     async def _close_sequence(self) -> None:
         if self._open_task is not None and not self._open_task.done():
             await asyncio.gather(self._open_task, return_exceptions=True)
-        await self._flush(explicit=True)
-        self._stopping = True
-        self._poke()
-        if self._flusher is not None:
-            await self._flusher
-        for path in list(self._compress_retry):
-            self._start_compression(CompressJob(path))
-        self._compress_retry.clear()
-        while self._compressions:
-            await asyncio.gather(*self._compressions, return_exceptions=True)
-        await anyio.to_thread.run_sync(self._storage.close, limiter=self._flush_limiter)
-        await self._handoff.stop()
+        await self._flusher.stop()
         self._state = _State.CLOSED
-        self._space_available()  # writers waiting for room now see the closed state
+        self._flusher.space_available()  # writers waiting for room now see the state
 
     # -- writing -------------------------------------------------------------------
 
@@ -485,23 +397,7 @@ class JSONLWriter:
             self._check_open()
         if not isinstance(entry, MetricEntry):
             raise TypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
-        line = entry.to_json_line()
-        buffer = self._buffer
-        if len(buffer) + len(self._inflight) >= self._max_pending:
-            if not await self._make_room(1):
-                return
-            buffer = self._buffer
-        if self._oldest_at is None:
-            self._oldest_at = time.monotonic()
-            self._poke()  # the flusher starts the flush_interval clock
-        buffer.append(line)
-        size = len(buffer)
-        if size == self._buffer_size:
-            self._poke()
-            if not self._inflight:  # see _accept
-                await self._flush(explicit=False)
-        elif size + size == self._max_pending:
-            self._poke()  # half full: flush now, whatever the pace
+        await self._flusher.add([entry.to_json_line()])
 
     async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
         """Serialize every entry, then buffer the good ones, in order.
@@ -515,8 +411,6 @@ class JSONLWriter:
             SerializationError: after buffering the good entries, if some were refused.
             The other errors of :meth:`write`.
         """
-        from ._exceptions import SerializationError
-
         self._check_open()
         lines: list[bytes] = []
         refused: list[str] = []
@@ -533,71 +427,13 @@ class JSONLWriter:
             except SerializationError as exc:
                 refused.append(f"#{index} (id {entry.id!r})")
                 first = first or exc
-        await self._write_lines(lines)
+        await self._flusher.add(lines)
         if refused:
             raise SerializationError(
                 f"write_batch() refused {len(refused)} of {len(items)} entries that"
                 f" cannot be serialized: {', '.join(refused)}; the other"
                 f" {len(lines)} were accepted"
             ) from first
-
-    async def _write_lines(self, lines: list[bytes]) -> None:
-        """The rest of write_batch: buffer serialized lines, applying on_full."""
-        limit = self._config.max_pending
-        if self._config.on_full == "raise" and self.pending + len(lines) > limit:
-            raise BufferFullError(
-                f"{len(lines)} entries do not fit: {self.pending} of max_pending={limit}"
-                " are waiting to be written"
-            )
-        start = 0
-        filled = False
-        while start < len(lines):
-            room = limit - self.pending
-            if room <= 0:
-                if not await self._make_room(len(lines) - start):
-                    return
-                continue
-            before = len(self._buffer)
-            self._accept(lines[start : start + room])
-            filled = filled or before < self._config.buffer_size <= len(self._buffer)
-            start += room
-        if filled and not self._inflight:
-            await self._flush(explicit=False)
-
-    def _accept(self, lines: list[bytes]) -> None:
-        """Buffer serialized lines; wake the flusher when a flush is due by size.
-
-        The write that fills the buffer to ``buffer_size`` waits for that flush, so
-        on a quiet writer its entries are on disk when it returns. While a flush is
-        already running, later writes do not wait: their entries form the next batch,
-        written as soon as the running flush ends (and ``max_pending`` bounds how far
-        producers may run ahead).
-        """
-        if self._oldest_at is None:
-            self._oldest_at = time.monotonic()
-            self._poke()  # the flusher starts the flush_interval clock
-        self._buffer.extend(lines)
-        if len(self._buffer) >= self._config.buffer_size:
-            self._poke()
-
-    async def _make_room(self, wanted: int) -> bool:
-        """Apply ``on_full``. Returns whether the entries may be accepted now."""
-        policy = self._config.on_full
-        if policy == "drop_newest":
-            self._dropped += wanted
-            return False
-        if policy == "raise":
-            raise BufferFullError(
-                f"max_pending={self._config.max_pending} entries are waiting to be written;"
-                " flush() or slow down (or choose on_full='wait')"
-            )
-        assert self._space is not None
-        while self.pending >= self._config.max_pending:
-            self._space.clear()
-            self._poke()
-            await self._space.wait()
-            self._check_open()
-        return True
 
     async def flush(self) -> None:
         """Write every entry accepted so far.
@@ -611,290 +447,7 @@ class JSONLWriter:
         self._check_loop()
         if self._state is _State.UNOPENED:
             raise WriterStateError("call `await writer.initialize()` (or use `async with`) first")
-        await self._flush(explicit=True)
-
-    async def _flush(self, *, explicit: bool) -> None:
-        if not self._buffer and not self._inflight:
-            return
-        assert self._loop is not None
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append((future, explicit))
-        self._poke()
-        await future
-
-    # -- the flusher task ----------------------------------------------------------
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    def _space_available(self) -> None:
-        if self._space is not None:
-            self._space.set()
-
-    def _flush_due(self, now: float) -> bool:
-        if self._waiters or self._stopping:
-            return True
-        if not self._buffer:
-            return False
-        if self._retry_at is not None:
-            return now >= self._retry_at
-        if len(self._buffer) >= min(self._config.buffer_size, self._config.max_pending):
-            return (
-                now >= self._last_flush_end + FLUSH_GAP
-                or 2 * len(self._buffer) >= self._config.max_pending
-            )
-        return self._oldest_at is not None and now >= self._oldest_at + self._config.flush_interval
-
-    def _boundary_at(self, now: float) -> float | None:
-        """Loop time at which the next ``rotate_interval`` boundary is to be handled
-        (after the current backoff, if writes are failing), if one is set."""
-        if self._boundary_ns is None or self._stopping:
-            return None
-        at = now + (self._boundary_ns - time.time_ns()) / 1e9
-        if self._retry_at is not None:
-            at = max(at, self._retry_at)
-        return at
-
-    def _next_deadline(self, now: float) -> float | None:
-        deadlines = list(self._compress_retry.values())
-        boundary = self._boundary_at(now)
-        if boundary is not None:
-            deadlines.append(boundary)
-        if self._retention_at is not None:
-            deadlines.append(self._retention_at)
-        if self._buffer:
-            if self._retry_at is not None:
-                deadlines.append(self._retry_at)
-            else:
-                if self._oldest_at is not None:
-                    deadlines.append(self._oldest_at + self._config.flush_interval)
-                if len(self._buffer) >= min(self._config.buffer_size, self._config.max_pending):
-                    deadlines.append(self._last_flush_end + FLUSH_GAP)
-        return min(deadlines) if deadlines else None
-
-    async def _run_flusher(self) -> None:
-        assert self._wake is not None
-        while True:
-            now = time.monotonic()
-            if not self._flush_due(now) and not self._boundary_due(now):
-                deadline = self._next_deadline(now)
-                timeout = None if deadline is None else max(0.0, deadline - now)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                now = time.monotonic()
-            self._retry_compressions(now)
-            try:
-                if self._boundary_due(now):
-                    await self._cross_boundary(now)
-                elif self._flush_due(now):
-                    await self._flush_once(now)
-                await self._maintain(now)
-            except Exception as exc:  # a bug, not a disk fault: never wedge the writer
-                logger.exception("analytics flusher failed; entries are kept and retried")
-                await self._report_failure(OSError(f"unexpected error: {exc!r}"))
-                error = WriteError(f"could not write: {exc!r}", pending=self.pending)
-                error.__cause__ = exc
-                waiters, self._waiters = self._waiters, []
-                _settle(waiters, error)
-            if self._stopping and not self._buffer and not self._waiters:
-                return
-
-    def _boundary_due(self, now: float) -> bool:
-        at = self._boundary_at(now)
-        return at is not None and now >= at
-
-    async def _cross_boundary(self, now: float) -> None:
-        """Handle a ``rotate_interval`` boundary, on time even on a quiet writer.
-
-        The entries accepted before the boundary go to the active file (however long
-        ``flush_interval`` is), which is then rotated and compressed. If nothing was
-        accepted since the last boundary, nothing happens: the empty active file is
-        kept (marked stale, so the next entry starts a new file), and a quiet writer
-        makes no files and no compressions.
-        """
-        assert self._boundary_ns is not None
-        wall = time.time_ns()
-        boundary = now - (wall - self._boundary_ns) / 1e9  # as loop time
-        before = self._oldest_at is not None and self._oldest_at < boundary
-        if before or self._storage.size:
-            # Entries accepted since the boundary passed (the flusher was busy, or
-            # backing off) go with the earlier ones: a file never holds entries
-            # accepted before its creation.
-            if not await self._flush_once(now, boundary_ns=self._boundary_ns, take=before):
-                return  # it failed: backing off, the boundary is handled again after
-        else:
-            self._storage.stale = True  # no I/O: the next batch starts a new file
-        assert self._storage.interval_ns is not None
-        self._boundary_ns = next_boundary_ns(wall, self._storage.interval_ns)
-
-    async def _flush_once(
-        self, now: float, *, boundary_ns: int | None = None, take: bool = True
-    ) -> bool:
-        """Write the buffer in one thread hop (at a boundary: then rotate).
-
-        Returns:
-            whether it succeeded (or there was nothing to do).
-        """
-        waiters: list[tuple[asyncio.Future[None], bool]] = []
-        batch: list[bytes] = []
-        if take:
-            waiters, self._waiters = self._waiters, []
-            in_backoff = self._retry_at is not None and now < self._retry_at
-            if boundary_ns is None and (
-                not self._buffer or (in_backoff and not any(explicit for _, explicit in waiters))
-            ):
-                # Nothing to write, or only implicit callers during a backoff: let them go.
-                _settle(waiters, None)
-                return True
-            batch, self._buffer = self._buffer, []
-            self._inflight = batch
-            self._inflight_since, self._oldest_at = self._oldest_at, None
-        try:
-            if boundary_ns is None:
-                hop = anyio.to_thread.run_sync(
-                    self._storage.write, batch, limiter=self._flush_limiter
-                )
-            else:
-                hop = anyio.to_thread.run_sync(
-                    self._storage.seal, batch, boundary_ns, limiter=self._flush_limiter
-                )
-            outcome = await self._handoff.run(hop)
-        except BaseException:
-            # A loop shutdown, or a bug: keep the batch, and the callers waiting for it.
-            if take:
-                self._buffer[:0] = batch
-                self._inflight = []
-                self._oldest_at = self._inflight_since
-                self._inflight_since = None
-                self._waiters[:0] = waiters
-            raise
-        self._last_flush_end = time.monotonic()
-        batch_since = None
-        if take:
-            self._inflight = []
-            batch_since, self._inflight_since = self._inflight_since, None
-        # A plain write that succeeds while a timed rotation is failing does not end
-        # the failure streak: the rotation is still owed.
-        owed = (
-            boundary_ns is None
-            and self._boundary_ns is not None
-            and time.time_ns() >= self._boundary_ns
-        )
-        self._record(outcome, recovered=not owed)
-        if outcome.error is None:
-            _settle(waiters, None)
-            if outcome.rotate_error is not None:
-                await self._report_failure(
-                    outcome.rotate_error, "rotate (rotate_interval) the active file in"
-                )
-        else:
-            if take:
-                self._buffer[:0] = batch[outcome.written :]
-                self._oldest_at = batch_since if batch_since is not None else now
-            error = WriteError(
-                f"could not write to {self._metrics_dir}: {outcome.error};"
-                f" {self.pending} entries are kept and will be retried",
-                pending=self.pending,
-            )
-            error.__cause__ = outcome.error
-            _settle(waiters, error)
-            await self._report_failure(outcome.error)
-        for job in outcome.rotated:
-            self._start_compression(job)
-        self._space_available()
-        return outcome.error is None and outcome.rotate_error is None
-
-    def _record(self, outcome: WriteOutcome, *, recovered: bool = True) -> None:
-        self._flushes += 1
-        self._entries_written += outcome.written
-        self._bytes_written += outcome.bytes_written
-        self._rotations += outcome.rotations
-        self._files_deleted += outcome.deleted
-        ok = outcome.error is None and outcome.rotate_error is None
-        if ok and recovered and self._failures:
-            logger.warning(
-                "writes to %s recovered after %d failed attempt(s)",
-                self._metrics_dir,
-                self._failures,
-            )
-            self._failures = 0
-            self._retry_at = None
-
-    async def _report_failure(self, exc: OSError, what: str = "write to") -> None:
-        self._errors += 1
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        self._failures += 1
-        delay = _retry_delay(self._failures)
-        self._retry_at = time.monotonic() + delay
-        now = time.monotonic()
-        if self._failures == 1 or now - self._last_log >= _LOG_EVERY:
-            self._last_log = now
-            logger.error(
-                "cannot %s %s (%s); %d entries kept, retrying in %.2fs"
-                " (further failures are logged at most every %ds)",
-                what,
-                self._metrics_dir,
-                exc,
-                self.pending,
-                delay,
-                int(_LOG_EVERY),
-            )
-        if self._on_error is not None:
-            try:
-                result = self._on_error(exc)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("the on_error callback raised")
-
-    async def _maintain(self, now: float) -> None:
-        """Timer-driven retention, so a quiet service still cleans up on time."""
-        if self._retention_at is not None and now >= self._retention_at:
-            self._retention_at = now + self._retention_period
-            deleted = await self._handoff.run(
-                anyio.to_thread.run_sync(
-                    self._storage.retain_quietly, limiter=self._compress_limiter
-                )
-            )
-            self._files_deleted += deleted
-
-    # -- compression ---------------------------------------------------------------
-
-    def _start_compression(self, job: CompressJob) -> None:
-        assert self._loop is not None
-        task = self._loop.create_task(self._compress(job), name=f"analytics-gzip-{job.path.name}")
-        self._compressions.add(task)
-        task.add_done_callback(self._compressions.discard)
-
-    async def _compress(self, job: CompressJob) -> None:
-        try:
-            done, deleted = await self._handoff.run(
-                anyio.to_thread.run_sync(
-                    self._storage.compress_and_retain, job, limiter=self._compress_limiter
-                )
-            )
-        except Exception as exc:  # OSError, or a bug: the file is kept either way
-            self._errors += 1
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            self._compress_retry[job.path] = time.monotonic() + _COMPRESS_RETRY
-            logger.warning("could not compress %s (%s); it is kept and retried", job.path.name, exc)
-            self._poke()
-            return
-        finally:
-            Storage.release(job)
-        if done:
-            self._compressed += 1
-        self._files_deleted += deleted
-
-    def _retry_compressions(self, now: float) -> None:
-        for path, when in list(self._compress_retry.items()):
-            if now >= when:
-                del self._compress_retry[path]
-                self._start_compression(CompressJob(path))
+        await self._flusher.flush(explicit=True)
 
     # -- checks --------------------------------------------------------------------
 
@@ -938,26 +491,6 @@ class JSONLWriter:
                 source=self,
                 stacklevel=2,
             )
-
-
-def _retry_delay(failures: int) -> float:
-    """Seconds before the next retry after ``failures`` failures in a row: doubling
-    from ``_RETRY_FIRST``, capped at ``_RETRY_MAX``, with up to 25% random jitter so
-    writers sharing a disk do not retry in lockstep. Never overflows: the exponent
-    is capped before the power is computed."""
-    exponent = min(max(failures - 1, 0), 32)
-    base = min(_RETRY_FIRST * 2.0**exponent, _RETRY_MAX)
-    return base * (0.75 + 0.25 * random.random())
-
-
-def _settle(waiters: list[tuple[asyncio.Future[None], bool]], error: WriteError | None) -> None:
-    for future, explicit in waiters:
-        if future.done():
-            continue  # its caller was cancelled
-        if error is not None and explicit:
-            future.set_exception(error)
-        else:
-            future.set_result(None)
 
 
 def _retrieve_exception(task: asyncio.Task[None]) -> None:

@@ -107,9 +107,9 @@ class TestPacedFlushes:
     async def test_entries_that_arrive_during_a_flush_wait_for_the_gap(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from analytics import _storage, _writer
+        from analytics import _flusher, _storage
 
-        monkeypatch.setattr(_writer, "FLUSH_GAP", 5.0)
+        monkeypatch.setattr(_flusher, "FLUSH_GAP", 5.0)
         first_flush = threading.Event()
         real_write = _storage.Storage.write
 

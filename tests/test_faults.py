@@ -220,7 +220,7 @@ class TestCompressionFaults:
     async def test_failed_compression_keeps_the_source_and_is_retried(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr("analytics._writer._COMPRESS_RETRY", 0.05)
+        monkeypatch.setattr("analytics._flusher.COMPRESS_RETRY", 0.05)
         real = _fileops.compress_to
         failures = [1]
 
@@ -237,7 +237,7 @@ class TestCompressionFaults:
             await writer.write_batch(written)
             await writer.flush()
             for _ in range(100):
-                if writer.stats().errors and not writer._compressions:
+                if writer.stats().errors and not writer._flusher.housekeeper.tasks:
                     break
                 await asyncio.sleep(0.01)
             assert writer.stats().errors == 1

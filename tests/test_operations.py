@@ -325,7 +325,7 @@ class TestStats:
         async with JSONLWriter(tmp_path, max_file_size=1000, max_files=100) as writer:
             await writer.write_batch([entry(i, size=100) for i in range(20)])
             await writer.flush()
-            await wait_for(lambda: not writer._compressions)
+            await wait_for(lambda: not writer._flusher.housekeeper.tasks)
             stats = writer.stats()
             files = our_files(writer.metrics_dir)
             assert stats.files == len(files)

@@ -6,24 +6,39 @@ import time
 from pathlib import Path
 
 from analytics import JSONLWriter
-from analytics._writer import _RETRY_MAX, _retry_delay
+from analytics._flusher import RETRY_MAX, Failures, WriteCounters, retry_delay
 
 
 def test_retry_delay_never_overflows_and_is_capped() -> None:
     for failures in (1, 2, 10, 1000, 5000, 10**9):
-        delay = _retry_delay(failures)
-        assert 0 < delay <= _RETRY_MAX
+        delay = retry_delay(failures)
+        assert 0 < delay <= RETRY_MAX
 
 
 def test_retry_delay_has_jitter() -> None:
-    assert len({_retry_delay(100) for _ in range(50)}) > 1
+    assert len({retry_delay(100) for _ in range(50)}) > 1
 
 
 async def test_report_failure_after_5000_failures_keeps_the_flusher(tmp_path: Path) -> None:
     async with JSONLWriter(tmp_path) as writer:
-        writer._failures = 5000
-        await writer._report_failure(OSError(28, "No space left on device"))
-        assert writer._retry_at is not None
-        assert writer._retry_at - time.monotonic() <= _RETRY_MAX
-        assert writer._flusher is not None
-        assert not writer._flusher.done()
+        failures = writer._flusher.failures
+        failures.count = 5000
+        await failures.report(OSError(28, "No space left on device"), writer.pending)
+        assert failures.retry_at is not None
+        assert failures.retry_at - time.monotonic() <= RETRY_MAX
+        assert writer.stats().errors == 1
+        assert writer._flusher.task is not None
+        assert not writer._flusher.task.done()
+
+
+async def test_failures_count_back_off_and_recover(tmp_path: Path) -> None:
+    """A failure counts, sets a retry time; a success ends both."""
+    counters = WriteCounters()
+    failures = Failures(tmp_path, counters, None)
+    await failures.report(OSError(28, "No space left on device"), 3)
+    assert (failures.count, counters.errors) == (1, 1)
+    assert counters.last_error == "OSError: [Errno 28] No space left on device"
+    assert failures.retry_at is not None
+    failures.recovered()
+    assert failures.count == 0
+    assert failures.retry_at is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import JSONLWriter, MetricEntry, _writer
+from analytics import JSONLWriter, MetricEntry, _flusher
 
 from .helpers import entry, read_all
 from .test_durability import small_tmpfs
@@ -70,8 +70,8 @@ async def test_thousands_of_failed_flushes_in_a_row_then_the_disk_returns(
 ) -> None:
     """A full disk for thousands of attempts (the backoff shortened so that they fit
     in seconds): the flusher lives on, one ERROR line, then everything is written."""
-    monkeypatch.setattr(_writer, "_RETRY_FIRST", 0.0001)
-    monkeypatch.setattr(_writer, "_RETRY_MAX", 0.0005)
+    monkeypatch.setattr(_flusher, "RETRY_FIRST", 0.0001)
+    monkeypatch.setattr(_flusher, "RETRY_MAX", 0.0005)
     caplog.set_level(logging.WARNING, logger="analytics")
     with small_tmpfs(tmp_path / "small", "256k") as mount:
         async with JSONLWriter(mount, flush_interval=0.01, compress_old=False) as writer:
@@ -80,8 +80,8 @@ async def test_thousands_of_failed_flushes_in_a_row_then_the_disk_returns(
             written = [entry(i, size=200) for i in range(50)]
             await writer.write_batch(written)
             await wait_for(lambda: writer.stats().errors >= 3000, timeout=120)
-            assert writer._flusher is not None
-            assert not writer._flusher.done()
+            assert writer._flusher.task is not None
+            assert not writer._flusher.task.done()
             assert writer.pending == 50
             assert len(analytics_records(caplog, logging.ERROR, "cannot write")) == 1
             await asyncio.to_thread(filler.unlink)
@@ -133,8 +133,8 @@ async def test_a_timed_rotation_that_cannot_create_its_file_backs_off(
             assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
             await writer.flush()  # the entries themselves are written meanwhile
             assert writer.pending == 0
-            assert writer._flusher is not None
-            assert not writer._flusher.done()
+            assert writer._flusher.task is not None
+            assert not writer._flusher.task.done()
 
             for path in fillers[:4]:
                 await asyncio.to_thread(path.unlink)
