@@ -56,7 +56,9 @@ class TestBoundary:
             e = entry(0)
             await writer.write(e)
             assert time.time() < boundary
-            await wait_for(lambda: list(writer.metrics_dir.glob("*.jsonl.gz")))
+            # The count is taken once the compression's thread returns, after its .gz
+            # appeared: wait for the count, not for the file.
+            await wait_for(lambda: writer.stats().compressions == 1)
             [gz] = list(writer.metrics_dir.glob("*.jsonl.gz"))
             assert [line for line in lines_of(gz)] == [e.to_json_line()]
             # The file's name-time is in the interval the entry was written in.
@@ -149,7 +151,7 @@ class TestSealingAfterAnIdleInterval:
             e = entry(0)
             await writer.write(e)
             assert time.time() < boundary
-            await wait_for(lambda: list(writer.metrics_dir.glob("*.jsonl.gz")))
+            await wait_for(lambda: writer.stats().compressions == 1)
             [gz] = list(writer.metrics_dir.glob("*.jsonl.gz"))
             assert lines_of(gz) == [e.to_json_line()]
             assert bucket_of(gz) == int(boundary // INTERVAL) - 1
