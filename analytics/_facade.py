@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from ._exceptions import ArgumentTypeError
 from ._models import MetricEntry, MetricType, build_entry
 from ._sinks import Sink
 
@@ -31,7 +32,7 @@ class Timing:
 
 
 def _bad(name: str, expected: str, value: object) -> TypeError:
-    return TypeError(f"{name} must be {expected}, not {type(value).__name__} {value!r}")
+    return ArgumentTypeError(f"{name} must be {expected}, not {type(value).__name__} {value!r}")
 
 
 def _str(name: str, value: object) -> None:
@@ -148,7 +149,7 @@ class MetricsWriter:
         metadata: Mapping[str, JsonValue] | None = None,
     ) -> None:
         if not sinks:
-            raise TypeError("MetricsWriter needs at least one sink, such as a JSONLWriter")
+            raise ArgumentTypeError("MetricsWriter needs at least one sink, such as a JSONLWriter")
         self._fanout = Fanout(sinks)
         self._single = sinks[0] if len(sinks) == 1 else None  # the hot path's shortcut
         self._user_id = user_id

@@ -24,6 +24,7 @@ import anyio.to_thread
 
 from ._config import WriterConfig
 from ._exceptions import (
+    ArgumentTypeError,
     ConfigError,
     SerializationError,
     WriterClosedError,
@@ -169,10 +170,11 @@ class JSONLWriter:
         Raises:
             ConfigError: neither ``base_path`` nor ``config.base_path`` is given.
         """
-        if not isinstance(config, WriterConfig) and isinstance(base_path, WriterConfig):
-            config, base_path = base_path, config  # from_config(base_path, config) reads well too
         if not isinstance(config, WriterConfig):
-            raise TypeError(f"from_config() takes a WriterConfig, not {type(config).__name__}")
+            raise ArgumentTypeError(
+                "from_config(config, base_path=None) takes a WriterConfig first,"
+                f" not {type(config).__name__}"
+            )
         path = base_path if base_path is not None else config.base_path
         if path is None:
             raise ConfigError(
@@ -396,7 +398,7 @@ class JSONLWriter:
         if not self._accepting or asyncio.get_running_loop() is not self._loop:
             self._check_open()
         if not isinstance(entry, MetricEntry):
-            raise TypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
+            raise ArgumentTypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
         await self._flusher.add([entry.to_json_line()])
 
     async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
@@ -418,7 +420,7 @@ class JSONLWriter:
         items = list(entries)
         for entry in items:
             if not isinstance(entry, MetricEntry):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"write_batch() takes MetricEntry items, not {type(entry).__name__}"
                 )
         for index, entry in enumerate(items):

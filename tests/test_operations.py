@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import ConfigError, JSONLWriter, WriterConfig, _fileops
+from analytics import ArgumentTypeError, ConfigError, JSONLWriter, WriterConfig, _fileops
 from analytics._policy import format_name, parse_name
 
 from .helpers import entry, our_files, read_all
@@ -307,12 +307,11 @@ class TestConfigSources:
             await writer.write(entry())
         assert len(read_all(writer.metrics_dir)) == 1
 
-    def test_from_config_accepts_the_path_first_too(self, tmp_path: Path) -> None:
+    def test_from_config_takes_one_argument_order(self, tmp_path: Path) -> None:
         config = WriterConfig(max_files=2)
-        writer = JSONLWriter.from_config(tmp_path, config)  # type: ignore[arg-type]
-        assert writer.metrics_dir == tmp_path / "metrics"
-        assert writer.config.max_files == 2
-        with pytest.raises(TypeError, match="WriterConfig"):
+        with pytest.raises(ArgumentTypeError, match=r"from_config\(config, base_path=None\)"):
+            JSONLWriter.from_config(tmp_path, config)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="WriterConfig"):  # still a TypeError
             JSONLWriter.from_config({"max_files": 2})  # type: ignore[arg-type]
 
     def test_from_config_without_a_base_path_says_so(self) -> None:
