@@ -24,24 +24,20 @@ class GilHandoff:
     """Lets our worker threads have the GIL while they have work.
 
     A busy event loop starves worker threads. CPython hands the GIL to a waiting
-    thread only if the holder keeps it for a whole switch interval (5 ms), and a
-    busy loop lets go of it for a moment at every iteration, in ``select()``: each
-    of those moments restarts the waiting thread's clock, yet is too short for it to
-    wake up and take the GIL. Measured on 2 cores with four busy producers, a thread
-    hop took a median 2 ms to complete and up to 570 ms; with a gzip running beside
-    it, a median 81 ms. Each system call inside the hop waits again.
+    thread only if the holder keeps it for a whole switch interval, and a busy loop
+    lets go of it for a moment at every iteration, in ``select()``: each of those
+    moments restarts the waiting thread's clock, yet is too short for it to wake up
+    and take the GIL. Each system call inside a hop waits again.
 
-    So while a hop is in flight, every 2 ms the loop lets go of the GIL for about
-    0.15 ms, which is long enough for the waiting thread to take it. The cost is
-    bounded (under 1/10 of the loop's time, and only while our threads have work).
+    So while a hop is in flight, every ``HANDOFF_EVERY`` the loop lets go of the GIL
+    for about ``HANDOFF``, which is long enough for the waiting thread to take it.
+    The cost is bounded (a small share of the loop's time, and only while our
+    threads have work).
 
     The loop stays on its CPU meanwhile (:func:`release_gil_for`) rather than
     sleeping: on a virtual machine a sleeping thread can take milliseconds to be
-    woken up. Measured here (``benchmarks/wakeup.py``), a 0.1 ms timed wait took a
-    median 0.22 ms, more than 1 ms once in 40 to 85, and up to 10 ms. With that
-    wait, a handoff every 3 ms did best; without it, every 2 ms (the benchmark's
-    loop lateness p99: a median 2.9-3.4 ms against 3.4-4.2 ms in three sets of 10-12
-    interleaved runs; 1 ms and 1.5 ms were no better).
+    woken up (``benchmarks/wakeup.py`` measures it). How the period and the length
+    were chosen, and what they changed, is in docs/benchmarks.md.
     """
 
     def __init__(self) -> None:
@@ -92,7 +88,7 @@ def release_gil_for(seconds: float) -> None:
     zlib computes a CRC-32 without the GIL (for more than 5 KiB of input), so one
     ``crc32`` over a buffer sized to take that long lets any thread waiting for the
     GIL take it, while this thread stays on its CPU. The size is measured on first
-    use (about 0.6 MiB for 0.15 ms here), and the buffer kept.
+    use, and the buffer kept.
     """
     buffer = _spin_buffers.get(seconds)
     if buffer is None:

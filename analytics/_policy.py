@@ -57,8 +57,7 @@ class FileName:
 
 # Names are made and parsed over and over (retention lists the directory after every
 # rotation and compression, in a worker thread that holds the GIL while it parses):
-# both are cached, which turns the scan of a directory of 150 files from ~8 ms of
-# Python into well under 1 ms.
+# both are cached (docs/benchmarks.md has what it saved).
 _NAME_CACHE = 8192
 
 
