@@ -32,7 +32,7 @@ from analytics import (
 )
 from analytics.__main__ import main
 from analytics._policy import format_name
-from analytics._reader import entry_from_line
+from analytics._rows import entry_from_line
 from analytics._summary import Quantiles, summarize_entries
 
 from .strategies import entries
