@@ -24,6 +24,7 @@ from ._models import READING, MetricEntry, MetricType, assemble_entry
 __all__ = [
     "PlainFields",
     "entry_from_line",
+    "fields_from_line",
     "hour_of",
     "parse_batches",
     "plain_fields",
@@ -108,6 +109,23 @@ def entry_from_line(line: bytes) -> MetricEntry:
         return MetricEntry.model_validate(d, context=READING)
     kind, moment, _, ident, sid, uid, data, meta = fields
     return assemble_entry(ident, moment, _TYPES[kind], sid, uid, data, meta, set(d))
+
+
+def fields_from_line(line: bytes) -> PlainFields:
+    """The fields of one line, accepting exactly what :func:`entry_from_line` accepts,
+    without building an entry for lines as this library writes them (for readers
+    that only count, such as ``summarize``).
+
+    Raises:
+        ValueError: the line is not a valid entry (pydantic's ValidationError included).
+    """
+    d = from_json(line, allow_inf_nan=False)
+    fields = plain_fields(d)
+    if fields is not None:
+        return fields
+    e = MetricEntry.model_validate(d, context=READING)
+    moment = e.timestamp
+    return e.type.value, moment, hour_of(moment), e.id, e.session_id, e.user_id, e.data, e.metadata
 
 
 def parse_batches(path: Path, stats: ReadStats) -> Iterator[list[MetricEntry]]:

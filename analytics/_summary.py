@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, Field
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 
 from ._files import ReadStats, line_batches, resolve_metrics_dir, select_files
 from ._filter import Filter, FilterKeywords
-from ._models import READING, MetricEntry
-from ._rows import hour_of, plain_fields
+from ._models import MetricEntry
+from ._rows import fields_from_line, hour_of
 
 __all__ = [
     "CheckpointStats",
@@ -722,19 +722,7 @@ def _add_lines(
         if not line:
             continue
         try:
-            d = from_json(line, allow_inf_nan=False)
-            fields = plain_fields(d)
-            if fields is None:
-                entry = MetricEntry.model_validate(d, context=READING)
-                kind, moment, sid, uid = (
-                    entry.type.value,
-                    entry.timestamp,
-                    entry.session_id,
-                    entry.user_id,
-                )
-                hour, data = hour_of(moment), entry.data
-            else:
-                kind, moment, hour, _, sid, uid, data, _ = fields
+            kind, moment, hour, _, sid, uid, data, _ = fields_from_line(line)
         except ValueError:  # pydantic's ValidationError included
             stats.bad_lines += 1
             logger.warning("%s:%d: skipped a line that is not a valid entry", name, first + offset)
