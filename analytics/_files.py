@@ -59,7 +59,8 @@ class ReadStats:
 
     files: int = 0
     files_skipped: int = 0
-    """Files not opened because their names put them outside ``since``/``until``."""
+    """Files not read because their entry-time bounds put them outside
+    ``since``/``until``."""
     entries: int = 0
     """Entries yielded (after filters)."""
     bad_lines: int = 0
