@@ -142,7 +142,7 @@ class TestEveryReaderTakesTheSameKeywords:
         filters: FilterKeywords = {
             "since": t0 - timedelta(minutes=1),
             "until": t0 + timedelta(minutes=1),
-            "types": ["tool_use"],
+            "types": (t for t in ["tool_use"]),  # taken once, by every reader
             "session_id": "s",
             "user_id": "u",
         }
