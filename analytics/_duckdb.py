@@ -15,17 +15,11 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
+from ._files import ReadStats, damaged_prefix, resolve_metrics_dir, select_files
+from ._filter import Filter, FilterKeywords
 from ._models import MetricType
-from ._reader import (
-    ReadStats,
-    _Filter,
-    _named_files,
-    _select,
-    damaged_prefix,
-    resolve_metrics_dir,
-)
 from ._summary import (
     COUNT_LIMIT,
     CheckpointStats,
@@ -109,13 +103,7 @@ def _when(epoch_us: int | None) -> datetime | None:
 
 def summarize_duckdb(
     base_path: str | os.PathLike[str],
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    types: Iterable[MetricType | str] | None = None,
-    session_id: str | None = None,
-    user_id: str | None = None,
-    prefix: str = "metrics",
+    **filters: Unpack[FilterKeywords],
 ) -> Summary:
     """:func:`analytics.summarize`, computed by DuckDB.
 
@@ -130,23 +118,25 @@ def summarize_duckdb(
         raise ModuleNotFoundError(
             "the duckdb engine needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'"
         ) from exc
-    _Filter(since, until, types, session_id, user_id)  # the same argument checks
+    keep = Filter(**filters)
     directory = resolve_metrics_dir(base_path)
-    files = [
-        str(path)
-        for _, path, _ in _select(_named_files(directory, prefix), since, until, ReadStats())
-    ]
+    files = [str(path) for _, path, _ in select_files(directory, keep, ReadStats())]
     if not files:
         return Summary()
     try:
-        return _run(duckdb, files, since, until, types, session_id, user_id)
+        return _run(duckdb, files, *_where(keep))
     except duckdb.IOException:
         # A file vanished (rotated) or a .gz is damaged: read what can be read.
         with tempfile.TemporaryDirectory(prefix="analytics-") as scratch:
             readable = [_readable(path, Path(scratch)) for path in files]
-            return _run(
-                duckdb, [p for p in readable if p], since, until, types, session_id, user_id
-            )
+            return _run(duckdb, [p for p in readable if p], *_where(keep))
+
+
+def _where(
+    keep: Filter,
+) -> tuple[datetime | None, datetime | None, Iterable[MetricType] | None, str | None, str | None]:
+    """The filter's since, until, types, session_id and user_id, as ``_run`` takes them."""
+    return keep.since, keep.until, keep.types, keep.session_id, keep.user_id
 
 
 def _readable(path: str, scratch: Path) -> str | None:

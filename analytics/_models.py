@@ -258,6 +258,50 @@ _set_slot = object.__setattr__
 _NoneType = type(None)
 
 
+def assemble_entry(
+    id: str,
+    timestamp: datetime,
+    type: MetricType,
+    session_id: str | None,
+    user_id: str | None,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    fields_set: set[str],
+) -> MetricEntry:
+    """The one fast entry builder: a :class:`MetricEntry` made from values already
+    known to be what validation would produce, by filling pydantic's internals
+    directly instead of validating again.
+
+    Both hot paths use it: :func:`build_entry` (the write path, ``track_*``) and
+    ``entry_from_line`` (the read path). Each decides first, by exact type checks,
+    that its values are plain; anything unusual goes through pydantic instead. An
+    oracle test holds the result to ``MetricEntry(...)`` field for field.
+
+    Args:
+        id, timestamp, type, session_id, user_id, data, metadata: the field values,
+            exactly as validation would leave them (``timestamp`` aware, in UTC).
+        fields_set: the names given explicitly (pydantic's ``model_fields_set``).
+    """
+    entry = _new_object(MetricEntry)
+    _set_slot(
+        entry,
+        "__dict__",
+        {
+            "id": id,
+            "timestamp": timestamp,
+            "type": type,
+            "session_id": session_id,
+            "user_id": user_id,
+            "data": data,
+            "metadata": metadata,
+        },
+    )
+    _set_slot(entry, "__pydantic_fields_set__", fields_set)
+    _set_slot(entry, "__pydantic_extra__", None)
+    _set_slot(entry, "__pydantic_private__", None)
+    return entry
+
+
 def _plain(values: dict[Any, Any]) -> bool:
     """Whether ``values`` holds only string keys and scalar JSON values that are
     written exactly (no containers, no NaN or infinity, no lone surrogates, integers
@@ -309,24 +353,16 @@ def build_entry(
         and _plain(data)
         and _plain(metadata)
     ):
-        entry = _new_object(MetricEntry)
-        _set_slot(
-            entry,
-            "__dict__",
-            {
-                "id": _new_id(),
-                "timestamp": datetime.now(UTC),
-                "type": type,
-                "session_id": session_id,
-                "user_id": user_id,
-                "data": data,
-                "metadata": dict(metadata),
-            },
+        return assemble_entry(
+            _new_id(),
+            datetime.now(UTC),
+            type,
+            session_id,
+            user_id,
+            data,
+            dict(metadata),
+            set(_FIELDS_SET),
         )
-        _set_slot(entry, "__pydantic_fields_set__", set(_FIELDS_SET))
-        _set_slot(entry, "__pydantic_extra__", None)
-        _set_slot(entry, "__pydantic_private__", None)
-        return entry
     return MetricEntry(
         type=type, session_id=session_id, user_id=user_id, data=data, metadata=metadata
     )

@@ -14,22 +14,15 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, Field
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 
-from ._models import READING, MetricEntry, MetricType
-from ._reader import (
-    ReadStats,
-    _Filter,
-    _line_batches,
-    _named_files,
-    _select,
-    hour_of,
-    plain_fields,
-    resolve_metrics_dir,
-)
+from ._files import ReadStats, line_batches, resolve_metrics_dir, select_files
+from ._filter import Filter, FilterKeywords
+from ._models import MetricEntry
+from ._rows import fields_from_line, hour_of
 
 __all__ = [
     "CheckpointStats",
@@ -600,15 +593,10 @@ starting worker processes costs more than it saves."""
 def summarize(
     base_path: str | os.PathLike[str],
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    types: Iterable[MetricType | str] | None = None,
-    session_id: str | None = None,
-    user_id: str | None = None,
-    prefix: str = "metrics",
     stats: ReadStats | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int | None = 1,
+    **filters: Unpack[FilterKeywords],
 ) -> Summary:
     """Read every matching entry under ``base_path`` (streaming) and summarize it.
 
@@ -618,6 +606,7 @@ def summarize(
     ``EXACT_LIMIT`` values per series and within 1% (relative) beyond.
 
     Args:
+        base_path: the writer's base path (or its ``metrics`` directory).
         stats: filled in as reading goes (files, skipped files, entries, bad lines).
         progress: called with the number of entries read so far.
         workers: how many processes read files. ``1`` (the default) reads in this
@@ -627,22 +616,24 @@ def summarize(
             ``None`` chooses: one per CPU when the files hold at least
             ``PARALLEL_MIN_BYTES``, else 1. ``python -m analytics report`` uses
             ``None``.
+        **filters: ``since``, ``until``, ``types``, ``session_id``, ``user_id``,
+            ``prefix`` (see :class:`~analytics._filter.FilterKeywords`).
 
     Raises:
         FileNotFoundError: the directory does not exist.
         ValueError: ``since`` or ``until`` is naive, or a type is unknown.
     """
-    keep = _Filter(since, until, types, session_id, user_id)
+    keep = Filter(**filters)
     stats = stats if stats is not None else ReadStats()
     directory = resolve_metrics_dir(base_path)
-    paths = [path for _, path, _ in _select(_named_files(directory, prefix), since, until, stats)]
+    paths = [path for _, path, _ in select_files(directory, keep, stats)]
     if workers is None:
         workers = _auto_workers(paths)
     totals = _Totals()
     if workers <= 1 or len(paths) <= 1:
         for path in paths:
             stats.files += 1
-            for first_number, lines in _line_batches(path):
+            for first_number, lines in line_batches(path):
                 _add_lines(totals, keep, lines, path.name, first_number, stats)
                 if progress is not None:
                     progress(totals.count)
@@ -669,7 +660,7 @@ _PART_FILES = 4
 
 def _summarize_in_processes(
     paths: list[Path],
-    keep: _Filter,
+    keep: Filter,
     workers: int,
     totals: _Totals,
     stats: ReadStats,
@@ -701,7 +692,7 @@ class _Collect(logging.Handler):
 
 
 def _summarize_part(
-    paths: list[Path], keep: _Filter
+    paths: list[Path], keep: Filter
 ) -> tuple[_Totals, ReadStats, list[logging.LogRecord]]:
     """In a worker process: the totals of some whole files, with what was logged."""
     collect = _Collect()
@@ -712,7 +703,7 @@ def _summarize_part(
         totals, stats = _Totals(), ReadStats()
         for path in paths:
             stats.files += 1
-            for first_number, lines in _line_batches(path):
+            for first_number, lines in line_batches(path):
                 _add_lines(totals, keep, lines, path.name, first_number, stats)
         return totals, stats, collect.records
     finally:
@@ -720,7 +711,7 @@ def _summarize_part(
 
 
 def _add_lines(
-    totals: _Totals, keep: _Filter, lines: list[bytes], name: str, first: int, stats: ReadStats
+    totals: _Totals, keep: Filter, lines: list[bytes], name: str, first: int, stats: ReadStats
 ) -> None:
     """Parse and count a chunk's lines, accepting exactly what ``MetricEntry`` accepts,
     without building one for lines as this library writes them. This loop is the
@@ -731,19 +722,7 @@ def _add_lines(
         if not line:
             continue
         try:
-            d = from_json(line, allow_inf_nan=False)
-            fields = plain_fields(d)
-            if fields is None:
-                entry = MetricEntry.model_validate(d, context=READING)
-                kind, moment, sid, uid = (
-                    entry.type.value,
-                    entry.timestamp,
-                    entry.session_id,
-                    entry.user_id,
-                )
-                hour, data = hour_of(moment), entry.data
-            else:
-                kind, moment, hour, _, sid, uid, data, _ = fields
+            kind, moment, hour, _, sid, uid, data, _ = fields_from_line(line)
         except ValueError:  # pydantic's ValidationError included
             stats.bad_lines += 1
             logger.warning("%s:%d: skipped a line that is not a valid entry", name, first + offset)

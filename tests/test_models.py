@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import pickle
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import analytics
 from analytics import MetricEntry, MetricType, SerializationError
-from analytics._models import build_entry
+from analytics._models import assemble_entry, build_entry
 
 from .strategies import entries, json_values, texts
 
@@ -271,3 +274,47 @@ def test_build_entry_takes_the_fast_path_for_flat_values_and_stays_a_full_model(
         entry.session_id = 5  # type: ignore[assignment]
     with pytest.raises(ValidationError, match="finite"):
         build_entry(MetricType.TOOL_USE, "s1", None, {"d": float("nan")}, {})
+
+
+class TestAssembleEntry:
+    """The one fast builder that both hot paths share (build_entry writes,
+    entry_from_line reads), held to what MetricEntry(...) builds."""
+
+    @given(entries, st.sets(st.sampled_from(sorted(KEYS))))
+    def test_builds_what_the_model_builds_from_the_same_values(
+        self, entry: MetricEntry, given_names: set[str]
+    ) -> None:
+        expected = MetricEntry(**{name: getattr(entry, name) for name in given_names | {"type"}})
+        got = assemble_entry(
+            expected.id,
+            expected.timestamp,
+            expected.type,
+            expected.session_id,
+            expected.user_id,
+            expected.data,
+            expected.metadata,
+            set(expected.model_fields_set),
+        )
+        assert type(got) is MetricEntry
+        assert got == expected
+        assert got.model_fields_set == expected.model_fields_set
+        assert got.model_dump() == expected.model_dump()
+        assert got.model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
+        assert got.to_json_line() == expected.to_json_line()
+        assert repr(got) == repr(expected)
+        assert pickle.loads(pickle.dumps(got)) == got
+        assert got.model_copy() == got
+        with pytest.raises(ValidationError):  # a full model: assignment is validated
+            got.user_id = 5  # type: ignore[assignment]
+
+    def test_is_the_only_place_that_fills_pydantics_internals(self) -> None:
+        """A second hand-built entry elsewhere could drift from the model unseen."""
+        package = Path(analytics.__file__).parent
+        fillers = sorted(
+            path.name
+            for path in package.rglob("*.py")
+            if "__pydantic_fields_set__" in path.read_text()
+        )
+        assert fillers == ["_models.py"]
+        source = (package / "_models.py").read_text()
+        assert source.count('"__pydantic_fields_set__"') == 1
