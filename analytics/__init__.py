@@ -26,8 +26,9 @@ from ._exceptions import (
     WriterStateError,
 )
 from ._facade import MetricsWriter, Timing
+from ._files import ReadStats
 from ._models import MetricEntry, MetricType
-from ._reader import ReadStats, iter_entries, read_entries
+from ._reader import iter_entries, read_entries
 from ._sinks import LoggingSink, Sink
 from ._summary import (
     CheckpointStats,

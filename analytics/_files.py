@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ._bounds import TimeBounds, read_bounds
+from ._exceptions import MetricsDirNotFoundError, NotAMetricsDirError
 from ._fileops import data_file_names
 from ._filter import Filter
 from ._policy import FileName
@@ -72,8 +73,8 @@ def resolve_metrics_dir(base_path: str | os.PathLike[str]) -> Path:
     writer's base path and its ``metrics_dir`` work).
 
     Raises:
-        FileNotFoundError: neither exists.
-        NotADirectoryError: ``base_path`` is a file.
+        MetricsDirNotFoundError: neither exists (a ``FileNotFoundError``).
+        NotAMetricsDirError: ``base_path`` is a file (a ``NotADirectoryError``).
     """
     base = Path(base_path)
     if (base / "metrics").is_dir():
@@ -81,8 +82,8 @@ def resolve_metrics_dir(base_path: str | os.PathLike[str]) -> Path:
     if base.is_dir():
         return base
     if base.exists():
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(base))
-    raise FileNotFoundError(errno.ENOENT, "no such directory", str(base))
+        raise NotAMetricsDirError(errno.ENOTDIR, "not a directory", str(base))
+    raise MetricsDirNotFoundError(errno.ENOENT, "no such directory", str(base))
 
 
 def data_files(metrics_dir: Path, prefix: str = "metrics") -> list[Path]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TypedDict, Unpack
 
 from ._bounds import TimeBounds
+from ._exceptions import ArgumentTypeError, FilterError
 from ._models import MetricEntry, MetricType
 
 __all__ = ["Filter", "FilterKeywords"]
@@ -63,16 +64,16 @@ class Filter:
     def __init__(self, **filters: Unpack[FilterKeywords]) -> None:
         unknown = filters.keys() - FilterKeywords.__annotations__.keys()
         if unknown:
-            raise TypeError(f"unexpected filter keyword(s): {', '.join(sorted(unknown))}")
+            raise ArgumentTypeError(f"unexpected filter keyword(s): {', '.join(sorted(unknown))}")
         since, until = filters.get("since"), filters.get("until")
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+                raise FilterError(f"{name} must be timezone-aware, got {value!r}")
         types = filters.get("types")
         self.since: datetime | None = since
         self.until: datetime | None = until
         self.types: frozenset[MetricType] | None = (
-            frozenset(MetricType(t) for t in types) if types else None
+            frozenset(_metric_type(t) for t in types) if types else None
         )
         self.type_names: frozenset[str] | None = (
             frozenset(t.value for t in self.types) if self.types else None
@@ -124,3 +125,11 @@ class Filter:
             and (self.session_id is None or e.session_id == self.session_id)
             and (self.user_id is None or e.user_id == self.user_id)
         )
+
+
+def _metric_type(value: MetricType | str) -> MetricType:
+    try:
+        return MetricType(value)
+    except ValueError:
+        choices = ", ".join(t.value for t in MetricType)
+        raise FilterError(f"unknown entry type {value!r}: choose from {choices}") from None

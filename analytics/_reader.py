@@ -24,16 +24,11 @@ from ._files import ReadStats, data_files, resolve_metrics_dir, select_files
 from ._filter import Filter, FilterKeywords
 from ._models import MetricEntry
 from ._rows import parse_batches
-from ._tail import DirectoryTail
 
 __all__ = [
-    "DirectoryTail",  # re-exported for the CLI until it imports it from _tail
     "FileScan",
-    "ReadStats",  # re-exported for the package door until it imports it from _files
-    "data_files",  # re-exported for the CLI until it imports it from _files
     "iter_entries",
     "read_entries",
-    "resolve_metrics_dir",  # re-exported for the CLI until it imports it from _files
     "scan_directory",
     "scan_file",
 ]

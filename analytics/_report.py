@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from ._exceptions import ReportFormatError
 from ._summary import RunStats, Summary, ToolStats
 
 __all__ = ["FORMATS", "render", "text_table"]
@@ -357,7 +358,7 @@ def render(summary: Summary, fmt: str) -> str:
         return _html(summary)
     if fmt in ("text", "markdown"):
         return _sections(summary, markdown=fmt == "markdown")
-    raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    raise ReportFormatError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
 def text_table(headers: list[str], rows: list[list[str]]) -> list[str]:

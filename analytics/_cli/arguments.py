@@ -9,11 +9,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from .._config import WriterConfig, parse_duration, parse_size
+from .._filter import Filter, FilterKeywords
 from .._models import MetricEntry, MetricType
 
 
@@ -139,16 +139,19 @@ def add_types(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def filters(args: argparse.Namespace) -> dict[str, Any]:
+def filters(args: argparse.Namespace) -> FilterKeywords:
     """The reader's filter keywords, from the options of :func:`add_dir` and
-    :func:`add_filters`."""
-    return {
-        "since": args.since,
-        "until": args.until,
-        "types": args.types,
-        "session_id": args.session,
-        "prefix": args.prefix,
-    }
+    :func:`add_filters`, checked once (as every reader checks them) before any
+    output."""
+    keywords = FilterKeywords(
+        since=args.since,
+        until=args.until,
+        types=args.types,
+        session_id=args.session,
+        prefix=args.prefix,
+    )
+    Filter(**keywords)
+    return keywords
 
 
 class Progress:

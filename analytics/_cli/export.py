@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from .._files import resolve_metrics_dir
 from .._models import MetricEntry
-from .._reader import iter_entries, resolve_metrics_dir
+from .._reader import iter_entries
 from .arguments import CliError, Progress, add_dir, add_filters, filters
 
 EXTENSIONS = {
