@@ -7,6 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "analytics"
 
+
 def _package_modules() -> list[Path]:
     """Every module of the package, subpackages included."""
     return sorted(PACKAGE.rglob("*.py"))
