@@ -61,8 +61,9 @@ def iter_entries(
             ``prefix`` (see :class:`~analytics._filter.FilterKeywords`).
 
     Raises:
-        FileNotFoundError: the directory does not exist.
-        ValueError: ``since`` or ``until`` is naive, or a type is unknown.
+        MetricsDirNotFoundError: the directory does not exist (a FileNotFoundError).
+        FilterError: ``since`` or ``until`` is naive, or a type is unknown (a
+            ValueError).
     """
     return _entries(base_path, filters, stats if stats is not None else ReadStats())
 
