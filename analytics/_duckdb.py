@@ -5,7 +5,10 @@ and ``.jsonl.gz`` natively, in parallel. Install with
 ``pip install 'asyncio-jsonl-analytics[duckdb]'``.
 The Python engine decides which files to read (our names only, a source next to its
 complete ``.gz`` skipped, ``since``/``until`` pushed down to the files' entry-time bounds), so both
-engines see the same files.
+engines see the same files. What is computed is not written here: each figure of
+``analytics._figures.FIGURES`` is one query in DuckDB's dialect (``DUCKDB``), and
+``build_summary`` makes the ``Summary``, as for the Python engine. This module only
+loads the files into a table ``e`` and counts the bad lines.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._figures import DUCKDB, FIGURES
+from ._figures import FIGURES
 from ._models import MetricType
 from ._reader import (
     ReadStats,
@@ -28,6 +31,7 @@ from ._reader import (
     damaged_prefix,
     resolve_metrics_dir,
 )
+from ._sql import DUCKDB
 from ._summary import Summary, build_summary
 
 __all__ = ["summarize_duckdb"]

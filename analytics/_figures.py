@@ -5,12 +5,12 @@ distinct count...) over named values of the entries of some kinds, optionally gr
 by one value (a tool's name, a session id...). :data:`FIGURES` lists them all. From
 that one list:
 
-- the Python engine's :class:`Totals` adds entries one at a time (a specialised
-  ``add`` function is generated from the list, so the per-entry path stays flat), merges
-  the totals of worker processes, and gives the :data:`Results`;
-- a SQL engine renders one ``SELECT`` per figure with a :class:`Dialect` (DuckDB's is
-  :data:`DUCKDB`; another database needs a dialect, not new queries) and reads its rows
-  into the same :data:`Results`.
+- the Python engine's ``analytics._totals.Totals`` adds entries one at a time (a
+  specialised ``add`` function is generated from the list, so the per-entry path stays
+  flat), merges the totals of worker processes, and gives the :data:`Results`;
+- a SQL engine renders one ``SELECT`` per figure with an ``analytics._sql.Dialect``
+  (DuckDB's is ``DUCKDB``; another database needs a dialect, not new queries) and
+  reads its rows into the same :data:`Results`.
 
 ``analytics._summary.build_summary`` turns :data:`Results` into a ``Summary``, whichever
 engine produced them. To add a figure: add a :class:`Figure` here, then read it in
@@ -23,27 +23,38 @@ non-numeric duration) are skipped by it, in both engines alike.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic_core import to_json
 
-from ._quantiles import Quantiles
+if TYPE_CHECKING:
+    from ._sql import Dialect
 
 __all__ = [
     "COUNT_LIMIT",
-    "DUCKDB",
     "FIGURES",
+    "HOUR",
+    "KIND",
     "QUANTILES",
+    "SESSION",
+    "TIMESTAMP",
     "Aggregate",
-    "Dialect",
+    "AllOf",
+    "AnyOf",
+    "Column",
+    "Count",
     "Figure",
+    "IsFalse",
+    "NonZero",
+    "NotBoolean",
+    "Number",
     "Results",
     "Spread",
-    "Totals",
+    "Text",
+    "Value",
     "as_count",
     "as_number",
     "as_text",
@@ -408,367 +419,3 @@ FIGURES: tuple[Figure, ...] = (
 Results = dict[str, dict[Hashable, dict[str, Any]]]
 """Per figure name, per group value (``None`` for an ungrouped figure), the value of
 each named aggregate: what every engine gives ``build_summary``."""
-
-
-# -- The Python engine -----------------------------------------------------------------
-
-
-def _python_new(aggregate: Aggregate) -> Any:
-    """The state an aggregate starts from (``count`` and ``sum``: 0)."""
-    if aggregate.op in ("count", "count_if", "count_of", "sum"):
-        return 0
-    if aggregate.op == "distinct":
-        return set()
-    if aggregate.op == "quantiles":
-        return Quantiles()
-    return None  # min, max; earliest, latest: (moment, value)
-
-
-def _python_add(aggregate: Aggregate, slot: str) -> list[str]:
-    """Statements adding one entry to the state at ``slot`` (``row[i]``)."""
-    op, value = aggregate.op, aggregate.value
-    if op == "count":
-        return [f"{slot} += 1"]
-    assert value is not None, op
-    v = value.python()
-    if op == "count_if":
-        return [f"if {v}:", f"    {slot} += 1"]
-    checked = [f"x = {v}", "if x is not None:"] if value.nullable else [f"x = {v}", "if True:"]
-    if op == "count_of":
-        return [*checked, f"    {slot} += 1"]
-    if op == "sum":
-        return [*checked, f"    {slot} += x"]
-    if op == "distinct":
-        return [*checked, f"    {slot}.add(x)"]
-    if op == "quantiles":
-        return [*checked, f"    {slot}.add(x)"]
-    if op in ("min", "max"):
-        better = "<" if op == "min" else ">"
-        return [*checked, f"    if {slot} is None or x {better} {slot}:", f"        {slot} = x"]
-    # earliest: strictly earlier replaces (a tie keeps the first); latest: a tie replaces
-    better = "<" if op == "earliest" else ">="
-    return [
-        *checked,
-        f"    if {slot} is None or moment {better} {slot}[0]:",
-        f"        {slot} = (moment, x)",
-    ]
-
-
-def _python_merge(aggregate: Aggregate, mine: Any, theirs: Any) -> Any:
-    """The state of both, as if ``theirs``'s entries were added after ``mine``'s."""
-    op = aggregate.op
-    if op in ("count", "count_if", "count_of", "sum"):
-        return mine + theirs
-    if op == "distinct":
-        mine |= theirs
-        return mine
-    if op == "quantiles":
-        mine.merge(theirs)
-        return mine
-    if mine is None or theirs is None:
-        return theirs if mine is None else mine
-    if op == "min":
-        return theirs if theirs < mine else mine
-    if op == "max":
-        return theirs if theirs > mine else mine
-    if op == "earliest":
-        return theirs if theirs[0] < mine[0] else mine
-    return theirs if theirs[0] >= mine[0] else mine  # latest
-
-
-def _python_result(aggregate: Aggregate, state: Any) -> Any:
-    op = aggregate.op
-    if op == "distinct":
-        return len(state)
-    if op == "quantiles":
-        return Spread(
-            tuple(state.quantile(q) for q in QUANTILES),
-            state.maximum if state.count else None,
-            state.exact,
-        )
-    if op in ("earliest", "latest"):
-        return None if state is None else state[1]
-    return state
-
-
-def python_source(figures: tuple[Figure, ...] = FIGURES) -> str:
-    """The source of the Python engine's ``add`` for ``figures``: the figures of every
-    kind first, then one branch per entry kind holding the figures of that kind, each
-    aggregate inlined (as one would write it by hand, for speed)."""
-    lines = ["def make_add(states, new_rows):"]
-    for index in range(len(figures)):
-        lines.append(f"    state_{index} = states[{index}]")
-        lines.append(f"    new_row_{index} = new_rows[{index}]")
-    lines.append("    def add(kind, moment, hour, sid, data):")
-    every = [(i, f) for i, f in enumerate(figures) if f.kinds is None]
-    body = ["    " * 2 + line for line in _figures_code(every)]
-    kinds: dict[str, list[tuple[int, Figure]]] = {}
-    for index, figure in enumerate(figures):
-        for kind in figure.kinds or ():
-            kinds.setdefault(kind, []).append((index, figure))
-    for number, (kind, some) in enumerate(kinds.items()):
-        body.append(f"        {'if' if number == 0 else 'elif'} kind == {kind!r}:")
-        body += ["    " * 3 + line for line in _figures_code(some)]
-    lines += body or ["        pass"]
-    lines.append("    return add")
-    return "\n".join(lines) + "\n"
-
-
-def _figures_code(figures: list[tuple[int, Figure]]) -> list[str]:
-    code: list[str] = []
-    for index, figure in figures:
-        code.append(f"# {figure.name}")
-        if figure.group is None:
-            code.append(f"row = state_{index}")
-            indent = ""
-        else:
-            code += [
-                f"key = {figure.group.python()}",
-                "if key is not None:" if figure.group.nullable else "if True:",
-                f"    row = state_{index}.get(key)",
-                "    if row is None:",
-                f"        row = state_{index}[key] = new_row_{index}()",
-            ]
-            indent = "    "
-        for slot, aggregate in enumerate(figure.aggregates.values()):
-            code += [indent + line for line in _python_add(aggregate, f"row[{slot}]")]
-    return code
-
-
-AddFunction = Callable[[str, datetime, str, "str | None", dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class _Engine:
-    """What the Python engine runs for some figures: the generated ``make_add`` and,
-    per figure, a function giving a new row of states."""
-
-    make_add: Callable[[list[Any], list[Callable[[], list[Any]]]], AddFunction]
-    new_rows: list[Callable[[], list[Any]]]
-
-
-@functools.cache
-def _engine(figures: tuple[Figure, ...]) -> _Engine:
-    namespace: dict[str, Any] = {"as_text": as_text, "as_number": as_number, "as_count": as_count}
-    exec(compile(python_source(figures), "<analytics figures>", "exec"), namespace)
-    return _Engine(namespace["make_add"], [_new_row(figure) for figure in figures])
-
-
-def _new_row(figure: Figure) -> Callable[[], list[Any]]:
-    aggregates = tuple(figure.aggregates.values())
-    return lambda: [_python_new(a) for a in aggregates]
-
-
-class Totals:
-    """The Python engine's state: the aggregates of every figure (:data:`FIGURES`
-    unless told), added one entry at a time (:attr:`add`), merged from other processes
-    (:meth:`merge`), and read as :data:`Results` (:meth:`results`).
-
-    It owns only the arithmetic; what the figures are is :data:`FIGURES`' business and
-    what they mean is ``build_summary``'s. Nothing depends on the order entries arrive
-    in (the earliest error message, the first session start, the last session end are
-    chosen by timestamp), so files can be summarized one after another, or in several
-    processes, and merged.
-    """
-
-    def __init__(self, figures: tuple[Figure, ...] = FIGURES) -> None:
-        self.figures = figures
-        engine = _engine(figures)
-        self.states: list[Any] = [
-            {} if figure.group is not None else new_row()
-            for figure, new_row in zip(figures, engine.new_rows, strict=True)
-        ]
-        self.add: AddFunction = engine.make_add(self.states, engine.new_rows)
-        """Count one entry: ``add(kind, moment, hour, session_id, data)``, ``moment`` in
-        UTC, ``hour`` its first 13 characters in ISO form (``YYYY-MM-DDTHH``)."""
-
-    def __getstate__(self) -> dict[str, Any]:  # worker processes send totals back
-        return {"figures": self.figures, "states": self.states}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.figures, self.states = state["figures"], state["states"]
-        engine = _engine(self.figures)
-        self.add = engine.make_add(self.states, engine.new_rows)
-
-    def value(self, figure_name: str, aggregate_name: str) -> Any:
-        """One aggregate of an ungrouped figure, now (``value("entries", "count")``)."""
-        for figure, state in zip(self.figures, self.states, strict=True):
-            if figure.name == figure_name:
-                names = list(figure.aggregates)
-                index = names.index(aggregate_name)
-                return _python_result(figure.aggregates[aggregate_name], state[index])
-        raise KeyError(figure_name)
-
-    def merge(self, other: Totals) -> None:
-        """Add everything ``other`` counted (the files it read), as if read here."""
-        for index, figure in enumerate(self.figures):
-            aggregates = tuple(figure.aggregates.values())
-            mine, theirs = self.states[index], other.states[index]
-            if figure.group is None:
-                mine[:] = [
-                    _python_merge(a, m, t) for a, m, t in zip(aggregates, mine, theirs, strict=True)
-                ]
-                continue
-            for key, row in theirs.items():
-                known = mine.get(key)
-                if known is None:
-                    mine[key] = row
-                else:
-                    known[:] = [
-                        _python_merge(a, m, t)
-                        for a, m, t in zip(aggregates, known, row, strict=True)
-                    ]
-
-    def results(self) -> Results:
-        """Every figure's rows, with each aggregate's final value."""
-        results: Results = {}
-        for figure, state in zip(self.figures, self.states, strict=True):
-            names = tuple(figure.aggregates)
-            aggregates = tuple(figure.aggregates.values())
-            rows = {None: state} if figure.group is None else state
-            results[figure.name] = {
-                key: {
-                    n: _python_result(a, s) for n, a, s in zip(names, aggregates, row, strict=True)
-                }
-                for key, row in rows.items()
-            }
-        return results
-
-
-# -- SQL engines -----------------------------------------------------------------------
-
-
-class Dialect:
-    """How one SQL database spells the values and aggregates of :data:`FIGURES`, over a
-    table with the columns ``timestamp``, ``type``, ``session_id`` and ``data`` (JSON).
-    A new database subclasses this and overrides what it spells differently."""
-
-    def column(self, name: str) -> str:
-        """``timestamp`` as epoch microseconds, ``hour`` as epoch hours (integers)."""
-        raise NotImplementedError
-
-    def text(self, key: str, default: str) -> str:
-        raise NotImplementedError
-
-    def number(self, key: str) -> str:
-        raise NotImplementedError
-
-    def count(self, key: str) -> str:
-        raise NotImplementedError
-
-    def is_false(self, key: str) -> str:
-        raise NotImplementedError
-
-    def not_boolean(self, key: str) -> str:
-        raise NotImplementedError
-
-    order_time = "timestamp"
-    """What ``earliest`` and ``latest`` order by."""
-
-    def aggregate(self, aggregate: Aggregate) -> list[str]:
-        """The SQL columns of one aggregate (``quantiles``: the percentiles, then the
-        maximum)."""
-        op = aggregate.op
-        if op == "count":
-            return ["count(*)"]
-        assert aggregate.value is not None, op
-        v = aggregate.value.sql(self)
-        if op == "quantiles":
-            return [self.percentile(v, q) for q in QUANTILES] + [f"max({v})"]
-        return [
-            {
-                "count_if": "count(*) FILTER (WHERE {v})",
-                "count_of": "count({v})",
-                "sum": "coalesce(sum({v}), 0)",
-                "min": "min({v})",
-                "max": "max({v})",
-                "distinct": "count(DISTINCT {v})",
-                "earliest": "arg_min({v}, {t}) FILTER (WHERE {v} IS NOT NULL)",
-                "latest": "arg_max({v}, {t}) FILTER (WHERE {v} IS NOT NULL)",
-            }[op].format(v=v, t=self.order_time)
-        ]
-
-    def percentile(self, value: str, q: float) -> str:
-        """The nearest-rank ``q`` percentile of ``value``."""
-        return f"percentile_disc({q}) WITHIN GROUP (ORDER BY {value})"
-
-    def query(self, figure: Figure, table: str) -> str:
-        """One ``SELECT`` giving the figure's rows: the group value (if any), then each
-        aggregate's columns."""
-        columns = [c for a in figure.aggregates.values() for c in self.aggregate(a)]
-        where = ["true"]
-        if figure.kinds is not None:
-            where.append(f"type IN ({', '.join(repr(kind) for kind in figure.kinds)})")
-        if figure.group is None:
-            return f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)}"
-        group = figure.group.sql(self)
-        where.append(f"{group} IS NOT NULL")
-        return (
-            f"SELECT {group}, {', '.join(columns)} FROM {table}"
-            f" WHERE {' AND '.join(where)} GROUP BY 1"
-        )
-
-    def results(self, figure: Figure, rows: list[tuple[Any, ...]]) -> dict[Hashable, Any]:
-        """The rows :meth:`query` returned, as the figure's part of :data:`Results`."""
-        figures: dict[Hashable, Any] = {}
-        for row in rows:
-            cells = iter(row)
-            key = None if figure.group is None else figure.group.from_sql(next(cells))
-            values = {}
-            for name, aggregate in figure.aggregates.items():
-                if aggregate.op == "quantiles":
-                    *percentiles, maximum = (next(cells) for _ in range(len(QUANTILES) + 1))
-                    values[name] = Spread(tuple(percentiles), maximum, True)
-                elif aggregate.op in ("min", "max", "earliest", "latest"):
-                    assert aggregate.value is not None
-                    values[name] = aggregate.value.from_sql(next(cells))
-                else:
-                    values[name] = next(cells)
-            figures[key] = values
-        return figures
-
-
-class DuckDB(Dialect):
-    """DuckDB's spelling."""
-
-    _NUMBER = "('DOUBLE', 'UBIGINT', 'BIGINT')"
-
-    def column(self, name: str) -> str:
-        return {
-            "timestamp": "epoch_us(timestamp)",
-            "hour": "epoch_us(timestamp) // 3600000000",
-            "type": "type",
-            "session_id": "session_id",
-        }[name]
-
-    def text(self, key: str, default: str) -> str:
-        """A string as it is, JSON text for other values, ``default`` when missing or
-        null."""
-        return f"coalesce(data->>{_quote(key)}, {_quote(default)})"
-
-    def number(self, key: str) -> str:
-        """DOUBLE; NULL if not a number, or one no DOUBLE holds (beyond about 1.8e308)."""
-        path = f"data->{_quote(key)}"
-        return (
-            f"CASE WHEN json_type({path}) IN {self._NUMBER}"
-            f" AND isfinite(TRY_CAST({path} AS DOUBLE)) THEN TRY_CAST({path} AS DOUBLE) END"
-        )
-
-    def count(self, key: str) -> str:
-        """HUGEINT, truncated; NULL if not a number or not below ``COUNT_LIMIT``."""
-        number = self.number(key)
-        return f"CASE WHEN abs({number}) < {float(COUNT_LIMIT)!r} THEN trunc({number})::HUGEINT END"
-
-    def is_false(self, key: str) -> str:
-        path = f"data->{_quote(key)}"
-        return f"(json_type({path}) = 'BOOLEAN' AND data->>{_quote(key)} = 'false')"
-
-    def not_boolean(self, key: str) -> str:
-        return f"coalesce(json_type(data->{_quote(key)}), '') <> 'BOOLEAN'"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-DUCKDB = DuckDB()

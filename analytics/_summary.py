@@ -1,5 +1,10 @@
 """Summaries of what the files hold: counts, tool and operation latency, agents,
-commands, hooks, checkpoints, sessions, errors, tokens."""
+commands, hooks, checkpoints, sessions, errors, tokens.
+
+What is counted is defined once, in ``analytics._figures`` (``FIGURES``); this module
+holds the ``Summary`` models, :func:`build_summary` (figures to a ``Summary``, for every
+engine) and the Python engine's reading loop (:func:`summarize`, in one process or
+several)."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_core import from_json
 
-from ._figures import Results, Spread, Totals
+from ._figures import Results, Spread
 from ._models import READING, MetricEntry, MetricType
 from ._quantiles import Quantiles
 from ._reader import (
@@ -31,6 +36,7 @@ from ._reader import (
     plain_fields,
     resolve_metrics_dir,
 )
+from ._totals import Totals
 
 __all__ = [
     "CheckpointStats",
@@ -132,8 +138,8 @@ class Summary(BaseModel):
 
 
 class _Totals(Totals):
-    """The Python engine's :class:`~analytics._figures.Totals`, fed with whole entries
-    and read as a :class:`Summary`."""
+    """The Python engine's :class:`~analytics._figures.Totals` of ``FIGURES``, fed
+    with whole entries too, and read as a :class:`Summary`."""
 
     @property
     def count(self) -> int:

@@ -1,4 +1,5 @@
-"""One definition per figure: the Python engine and the SQL engines compute it alike.
+"""One definition per figure (``analytics._figures``): the Python engine
+(``analytics._totals``) and the SQL engines (``analytics._sql``) compute it alike.
 
 A figure defined once here (every aggregate, every kind of value) is computed by the
 Python engine's ``Totals`` (generated ``add``, ``merge``) and by DuckDB through its
@@ -18,14 +19,12 @@ from pydantic_core import from_json, to_json
 
 from analytics import Summary
 from analytics._figures import (
-    DUCKDB,
     FIGURES,
     Aggregate,
     AllOf,
     AnyOf,
     Column,
     Count,
-    Dialect,
     Figure,
     IsFalse,
     NonZero,
@@ -33,10 +32,10 @@ from analytics._figures import (
     Number,
     Results,
     Text,
-    Totals,
-    python_source,
 )
+from analytics._sql import DUCKDB, Dialect
 from analytics._summary import build_summary
+from analytics._totals import Totals, python_source
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
