@@ -2,9 +2,10 @@
 one entry at a time, merged across worker processes, read as ``Results``.
 
 The per-entry ``add`` is generated from the figures (one branch per entry kind, each
-aggregate inlined, as one would write it by hand): about 1.7 us per entry, where an
-interpreter walking the figures for each entry took about 5.5 us, half again the
-engine's whole cost per entry. ``python_source()`` shows the code.
+aggregate inlined, as one would write it by hand), because an interpreter walking the
+figures for each entry was several times slower at this step, which is a large part of
+the engine's cost per entry. ``python_source()`` shows the code; ``merge`` and
+``results``, run once per part, interpret the figures plainly.
 """
 
 from __future__ import annotations
