@@ -205,3 +205,41 @@ def test_report_engine_option(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         outputs.append(Summary.model_validate_json(done.stdout))
     same(*outputs)
+
+
+def test_names_that_are_not_strings_are_named_alike(tmp_path: Path) -> None:
+    """An error type or a model that is null, missing, a number or a boolean gets one
+    name in both engines ("?" or its JSON text); a null message is an empty example."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    odd: list[object] = [None, 7, True, [1, "a"]]
+    lines = []
+    for i, value in enumerate(odd):
+        moment = T0 + timedelta(seconds=i)
+        lines.append(
+            line_of(
+                foreign_entry(
+                    type=MetricType.ERROR_OCCURRED,
+                    timestamp=moment,
+                    data={"error_type": value, "error_message": value},
+                )
+            )
+        )
+        lines.append(
+            line_of(
+                foreign_entry(
+                    type=MetricType.TOKEN_USAGE,
+                    timestamp=moment,
+                    data={"model": value, "input_tokens": 1, "output_tokens": 2},
+                )
+            )
+        )
+    lines.append(line_of(foreign_entry(type=MetricType.ERROR_OCCURRED, timestamp=T0, data={})))
+    name = format_name("metrics", int(T0.timestamp() * 1e9), 100, "00000000")
+    (metrics / name).write_bytes(b"".join(lines))
+    python, sql = summarize(tmp_path), summarize_duckdb(tmp_path)
+    assert set(python.errors) == set(python.tokens_by_model) == {"?", "7", "true", '[1,"a"]'}
+    assert python.errors["?"].count == 2
+    assert python.errors["?"].example == ""
+    assert python.errors["7"].example == "7"
+    same(python, sql)

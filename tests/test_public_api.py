@@ -8,6 +8,7 @@ import enum
 import inspect
 import pickle
 import re
+import sys
 import typing
 from datetime import datetime
 from importlib import metadata
@@ -168,3 +169,16 @@ def _empty_summary() -> analytics.Summary:
     from analytics._summary import summarize_entries
 
     return summarize_entries([])
+
+
+def test_a_missing_optional_dependency_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if it were not installed
+    with pytest.raises(
+        analytics.MissingDependencyError, match=r"asyncio-jsonl-analytics\[duckdb\]"
+    ) as info:
+        analytics.summarize_duckdb(tmp_path)
+    assert isinstance(info.value, ModuleNotFoundError)
+    assert info.value.name == "duckdb"

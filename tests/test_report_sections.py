@@ -466,3 +466,20 @@ class TestRendering:
     def test_an_unknown_format_is_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown report format 'yaml'"):
             render(Summary(), "yaml")
+
+
+def test_the_mean_session_duration_survives_approximate_percentiles() -> None:
+    """Beyond the exact limit the percentiles come from a sketch; the mean is still
+    the mean (it used to vanish with the exact values)."""
+    from analytics import _quantiles
+
+    entries = [
+        at(i, MetricType.SESSION_END, {"duration_seconds": seconds}, f"s{i}")
+        for i, seconds in enumerate([10.0, 20.0, 60.0])
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_quantiles.Quantiles.__init__, "__defaults__", (1,))
+        summary = summarize_entries(entries)
+    assert summary.percentiles_exact is False
+    assert summary.sessions.duration_s_mean == pytest.approx(30.0)
+    assert summary.sessions.duration_s_max == 60.0
