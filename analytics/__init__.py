@@ -6,9 +6,7 @@ a buffered, rotating, compressing ``JSONLWriter``.
 
 from importlib import metadata as _metadata
 
-from ._asgi import RequestTimingMiddleware
 from ._config import WriterConfig
-from ._duckdb import summarize_duckdb
 from ._exceptions import (
     AnalyticsError,
     ArgumentTypeError,
@@ -25,12 +23,11 @@ from ._exceptions import (
     WriterClosedError,
     WriterStateError,
 )
-from ._facade import MetricsWriter, Timing
-from ._files import ReadStats
 from ._models import MetricEntry, MetricType
-from ._reader import iter_entries, read_entries
-from ._sinks import LoggingSink, Sink
-from ._summary import (
+from ._read.duckdb_engine import summarize_duckdb
+from ._read.files import ReadStats
+from ._read.reader import iter_entries, read_entries
+from ._read.summary import (
     CheckpointStats,
     ErrorStats,
     ModelTokens,
@@ -40,7 +37,10 @@ from ._summary import (
     ToolStats,
     summarize,
 )
-from ._writer import HealthStatus, JSONLWriter, WriterStats
+from ._write.asgi import RequestTimingMiddleware
+from ._write.facade import MetricsWriter, Timing
+from ._write.sinks import LoggingSink, Sink
+from ._write.writer import HealthStatus, JSONLWriter, WriterStats
 
 try:
     __version__ = _metadata.version("asyncio-jsonl-analytics")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._exceptions import ReportFormatError
-from ._summary import RunStats, Summary, ToolStats
+from ._read.summary import RunStats, Summary, ToolStats
 
 __all__ = ["FORMATS", "render", "text_table"]
 

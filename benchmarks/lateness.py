@@ -26,7 +26,7 @@ from typing import Any
 from run import ARGUMENT, PRODUCERS, TOOLS, YIELD_EVERY, Lateness, percentile
 
 from analytics import JSONLWriter, MetricsWriter
-from analytics._storage import Storage
+from analytics._write.storage import Storage
 
 Span = tuple[float, float, str]
 

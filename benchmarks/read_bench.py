@@ -108,7 +108,7 @@ def main() -> int:
                 f" --engine {engine}`, start-up included)"
             )
         try:
-            from analytics._duckdb import summarize_duckdb
+            from analytics._read.duckdb_engine import summarize_duckdb
         except ImportError:  # pragma: no cover
             print("duckdb engine: not installed (pip install 'analytics[duckdb]')")
             return 0

@@ -2,7 +2,7 @@
 
     python benchmarks/wakeup.py
 
-The writer's GIL handoff (``analytics/_background.py``) makes the event loop wait
+The writer's GIL handoff (``analytics/_write/handoff.py``) makes the event loop wait
 0.1 ms with the GIL released, so a worker thread can take it. This measures what such
 a wait really costs here: on an idle machine, and with a second thread compressing on
 the other core (as a gzip of a rotated file does).

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analytics import JSONLWriter
-from analytics._background import HANDOFF, GilHandoff, release_gil_for
+from analytics._write.handoff import HANDOFF, GilHandoff, release_gil_for
 
 from .helpers import entry, read_all
 
@@ -107,7 +107,8 @@ class TestPacedFlushes:
     async def test_entries_that_arrive_during_a_flush_wait_for_the_gap(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from analytics import _flusher, _storage
+        from analytics._write import flusher as _flusher
+        from analytics._write import storage as _storage
 
         monkeypatch.setattr(_flusher, "FLUSH_GAP", 5.0)
         first_flush = threading.Event()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from analytics import JSONLWriter, MetricEntry, MetricType, iter_entries
 from analytics._policy import format_name
-from analytics._tail import DirectoryTail
+from analytics._read.tail import DirectoryTail
 
 WRITER = """
 import asyncio, sys

@@ -63,7 +63,7 @@ def test_the_library_never_prints() -> None:
 
 def test_constructors_do_no_io() -> None:
     """JSONLWriter.__init__ and its setup only store configuration."""
-    source = (PACKAGE / "_writer.py").read_text()
+    source = (PACKAGE / "_write" / "writer.py").read_text()
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name in {"__init__", "_setup"}:
@@ -103,3 +103,51 @@ def test_no_module_imports_another_modules_underscore_names() -> None:
             ):
                 offences.append(f"{_name(path)}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert offences == []
+
+
+SHARED = {"_models", "_exceptions", "_config", "_policy", "_bounds", "_fileops"}
+WINGS = {"_write", "_read", "_cli", "_report"}
+MAY_NOT_IMPORT = {
+    "_write": {"_read", "_cli", "_report"},
+    "_read": {"_write", "_cli", "_report"},
+    "_report": {"_write", "_cli"},
+    **{shared: WINGS for shared in SHARED},
+}
+
+
+def _room(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _rooms_imported(path: Path) -> set[str]:
+    """The top-level rooms of the package that ``path`` imports from."""
+    depth = len(path.relative_to(PACKAGE).parts) - 1  # 0 at the top, 1 in a wing
+    rooms = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0:
+            parts = (node.module or "").split(".")
+            if parts[0] == "analytics" and len(parts) > 1:
+                rooms.add(parts[1])
+            continue
+        if node.level == depth + 1:  # relative to the package root
+            if node.module:
+                rooms.add(node.module.split(".")[0])
+            else:
+                rooms.update(alias.name for alias in node.names)
+    return rooms
+
+
+def test_the_wings_depend_only_downwards() -> None:
+    """The write and read paths never import each other, nor the report or the command
+    line; the shared modules import no wing. (The report reads the read path's
+    ``Summary``; the command line and the package door use everything.)"""
+    offences = []
+    for path in _package_modules():
+        room = _room(path)
+        for imported in _rooms_imported(path) & MAY_NOT_IMPORT.get(room, set()):
+            offences.append(f"{_name(path)} imports {imported}")
+    assert offences == []
+    assert {_room(p) for p in _package_modules()} >= SHARED | WINGS  # the rooms exist

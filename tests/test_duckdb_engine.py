@@ -16,7 +16,7 @@ from analytics._policy import format_name
 
 duckdb = pytest.importorskip("duckdb")
 
-from analytics._duckdb import summarize_duckdb  # noqa: E402
+from analytics._read.duckdb_engine import summarize_duckdb  # noqa: E402
 
 from .helpers import foreign_entry, line_of  # noqa: E402
 

@@ -220,7 +220,7 @@ class TestCompressionFaults:
     async def test_failed_compression_keeps_the_source_and_is_retried(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr("analytics._flusher.COMPRESS_RETRY", 0.05)
+        monkeypatch.setattr("analytics._write.flusher.COMPRESS_RETRY", 0.05)
         real = _fileops.compress_to
         failures = [1]
 
@@ -318,7 +318,7 @@ def test_real_partial_write_under_rlimit_fsize_rolls_back_and_lands_once(
 async def test_an_unexpected_error_in_the_flusher_does_not_wedge_the_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from analytics import _storage
+    from analytics._write import storage as _storage
 
     real = _storage.Storage.write
     calls = [0]

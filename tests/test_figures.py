@@ -1,5 +1,5 @@
-"""One definition per figure (``analytics._figures``): the Python engine
-(``analytics._totals``) and the SQL engines (``analytics._sql``) compute it alike.
+"""One definition per figure (``analytics._read.figures``): the Python engine
+(``analytics._read.totals``) and the SQL engines (``analytics._read.sql``) compute it alike.
 
 A figure defined once here (every aggregate, every kind of value) is computed by the
 Python engine's ``Totals`` (generated ``add``, ``merge``) and by DuckDB through its
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic_core import from_json, to_json
 
 from analytics import Summary
-from analytics._figures import (
+from analytics._read.figures import (
     FIGURES,
     Aggregate,
     AllOf,
@@ -33,9 +33,9 @@ from analytics._figures import (
     Results,
     Text,
 )
-from analytics._sql import DUCKDB, Dialect
-from analytics._summary import build_summary
-from analytics._totals import Totals, python_source
+from analytics._read.sql import DUCKDB, Dialect
+from analytics._read.summary import build_summary
+from analytics._read.totals import Totals, python_source
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

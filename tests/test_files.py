@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from analytics._files import ReadStats, data_files, named_files, scan_bounds, select_files
-from analytics._filter import Filter
+from analytics._read.files import ReadStats, data_files, named_files, scan_bounds, select_files
+from analytics._read.filter import Filter
 
 from .test_reading_corners import T0, tool, write
 

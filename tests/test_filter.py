@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics import MetricEntry, MetricType, iter_entries, read_entries, summarize
-from analytics._duckdb import summarize_duckdb
-from analytics._filter import Filter, FilterKeywords
+from analytics._read.duckdb_engine import summarize_duckdb
+from analytics._read.filter import Filter, FilterKeywords
 
 from .strategies import entries
 

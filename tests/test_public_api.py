@@ -166,7 +166,7 @@ class TestTheLibraryRaisesItsOwnErrors:
 
 
 def _empty_summary() -> analytics.Summary:
-    from analytics._summary import summarize_entries
+    from analytics._read.summary import summarize_entries
 
     return summarize_entries([])
 

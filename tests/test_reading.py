@@ -32,8 +32,8 @@ from analytics import (
 )
 from analytics.__main__ import main
 from analytics._policy import format_name
-from analytics._rows import entry_from_line, fields_from_line, hour_of
-from analytics._summary import Quantiles, summarize_entries
+from analytics._read.rows import entry_from_line, fields_from_line, hour_of
+from analytics._read.summary import Quantiles, summarize_entries
 
 from .strategies import entries
 
@@ -762,7 +762,7 @@ class TestWorkerProcesses:
         assert any(":41: skipped a line" in m for m in messages), messages
 
     def test_workers_none_uses_processes_only_for_large_directories(self, tmp_path: Path) -> None:
-        from analytics import _summary
+        from analytics._read import summary as _summary
 
         small = tmp_path / "small.jsonl"
         small.write_bytes(b"x" * 1000)
@@ -784,7 +784,7 @@ class TestWorkerProcesses:
 def test_merged_totals_are_the_totals_of_everything_in_either_order(
     events: list[tuple[int, tuple[MetricType, dict[str, Any]], str | None]], cut: int
 ) -> None:
-    from analytics._summary import _Totals
+    from analytics._read.summary import _Totals
 
     entries = [
         at(second, kind, session_id=sid, data={**data, "error_message": f"at {second}"})

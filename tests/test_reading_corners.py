@@ -32,7 +32,7 @@ from analytics import (
 )
 from analytics._bounds import TimeBounds, gzip_header, gzip_trailer
 from analytics._policy import format_name
-from analytics._reader import scan_file
+from analytics._read.reader import scan_file
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

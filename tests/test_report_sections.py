@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType, Summary, summarize
 from analytics._policy import format_name
+from analytics._read.summary import CheckpointStats, RunStats, summarize_entries
 from analytics._report import FORMATS, render
-from analytics._summary import CheckpointStats, RunStats, summarize_entries
 
 from .helpers import foreign_entry, line_of
 
@@ -296,7 +296,7 @@ class TestMerging:
         cut: int,
         exact_limit: int,
     ) -> None:
-        from analytics import _summary
+        from analytics._read import summary as _summary
 
         entries = [at(second, kind, data, sid) for second, (kind, data), sid in events]
         with pytest.MonkeyPatch.context() as patch:  # sketches merge as well as lists
@@ -471,7 +471,7 @@ class TestRendering:
 def test_the_mean_session_duration_survives_approximate_percentiles() -> None:
     """Beyond the exact limit the percentiles come from a sketch; the mean is still
     the mean (it used to vanish with the exact values)."""
-    from analytics import _quantiles
+    from analytics._read import quantiles as _quantiles
 
     entries = [
         at(i, MetricType.SESSION_END, {"duration_seconds": seconds}, f"s{i}")

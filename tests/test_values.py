@@ -21,7 +21,7 @@ from analytics import (
     read_entries,
 )
 from analytics._models import INT_LIMIT, MAX_NESTING
-from analytics._rows import entry_from_line
+from analytics._read.rows import entry_from_line
 
 from .helpers import entry, read_all
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from analytics import JSONLWriter
-from analytics._flusher import RETRY_MAX, Failures, WriteCounters, retry_delay
+from analytics._write.flusher import RETRY_MAX, Failures, WriteCounters, retry_delay
 
 
 def test_retry_delay_never_overflows_and_is_capped() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics import JSONLWriter, MetricEntry, _flusher
+from analytics import JSONLWriter, MetricEntry
+from analytics._write import flusher as _flusher
 
 from .helpers import entry, read_all
 from .test_durability import small_tmpfs

@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .._config import WriterConfig, parse_duration, parse_size
-from .._filter import Filter, FilterKeywords
 from .._models import MetricEntry, MetricType
+from .._read.filter import Filter, FilterKeywords
 
 
 class CliError(Exception):

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from .._files import data_files
-from .._reader import scan_directory
+from .._read.files import data_files
+from .._read.reader import scan_directory
 from .arguments import CliError, positive_count, seconds, size
 from .simulator import simulate
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from .._files import resolve_metrics_dir
 from .._models import MetricEntry
-from .._reader import iter_entries
+from .._read.files import resolve_metrics_dir
+from .._read.reader import iter_entries
 from .arguments import CliError, Progress, add_dir, add_filters, filters
 
 EXTENSIONS = {
@@ -125,7 +125,7 @@ def export_parquet(args: argparse.Namespace) -> int:
     try:
         import duckdb  # noqa: F401 - fail before reading anything
 
-        from .._duckdb import write_parquet
+        from .._read.duckdb_engine import write_parquet
     except ModuleNotFoundError:
         raise CliError(
             "parquet export needs DuckDB: pip install 'asyncio-jsonl-analytics[duckdb]'"

@@ -8,8 +8,8 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .._files import data_files, resolve_metrics_dir
-from .._reader import scan_file
+from .._read.files import data_files, resolve_metrics_dir
+from .._read.reader import scan_file
 from .._report import text_table
 from .arguments import add_dir
 

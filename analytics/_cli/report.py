@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._read.summary import summarize
 from .._report import FORMATS, render
-from .._summary import summarize
 from .arguments import Progress, add_dir, add_filters, filters
 
 ENGINES = ("python", "duckdb")
@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.engine == "duckdb":
-        from .._duckdb import summarize_duckdb
+        from .._read.duckdb_engine import summarize_duckdb
 
         summary = summarize_duckdb(args.dir, **filters(args))
     else:

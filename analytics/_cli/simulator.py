@@ -8,8 +8,8 @@ import random
 import time
 from pathlib import Path
 
-from .._facade import MetricsWriter
-from .._writer import JSONLWriter
+from .._write.facade import MetricsWriter
+from .._write.writer import JSONLWriter
 
 TOOLS = ("read_file", "grep", "edit", "bash", "web_search", "list_dir")
 MODELS = ("small-model", "large-model")

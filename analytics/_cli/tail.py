@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._models import MetricEntry
-from .._tail import DirectoryTail
+from .._read.tail import DirectoryTail
 from .arguments import add_dir, add_types, count, seconds
 
 

@@ -20,10 +20,10 @@ from typing import Unpack
 import anyio
 import anyio.to_thread
 
-from ._files import ReadStats, data_files, resolve_metrics_dir, select_files
-from ._filter import Filter, FilterKeywords
-from ._models import MetricEntry
-from ._rows import parse_batches
+from .._models import MetricEntry
+from .files import ReadStats, data_files, resolve_metrics_dir, select_files
+from .filter import Filter, FilterKeywords
+from .rows import parse_batches
 
 __all__ = [
     "FileScan",
@@ -58,7 +58,7 @@ def iter_entries(
         base_path: the writer's base path (or its ``metrics`` directory).
         stats: filled in as reading goes (files, skipped files, entries, bad lines).
         **filters: ``since``, ``until``, ``types``, ``session_id``, ``user_id``,
-            ``prefix`` (see :class:`~analytics._filter.FilterKeywords`).
+            ``prefix`` (see :class:`~analytics._read.filter.FilterKeywords`).
 
     Raises:
         MetricsDirNotFoundError: the directory does not exist (a FileNotFoundError).

@@ -1,7 +1,7 @@
 """Summaries of what the files hold: counts, tool and operation latency, agents,
 commands, hooks, checkpoints, sessions, errors, tokens.
 
-What is counted is defined once, in ``analytics._figures`` (``FIGURES``); this module
+What is counted is defined once, in ``analytics._read.figures`` (``FIGURES``); this module
 holds the ``Summary`` models, :func:`build_summary` (figures to a ``Summary``, for every
 engine) and the Python engine's reading loop (:func:`summarize`, in one process or
 several)."""
@@ -22,13 +22,13 @@ from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, Field
 
-from ._figures import Results, Spread
-from ._files import ReadStats, line_batches, resolve_metrics_dir, select_files
-from ._filter import Filter, FilterKeywords
-from ._models import MetricEntry
-from ._quantiles import Quantiles
-from ._rows import fields_from_line, hour_of
-from ._totals import Totals
+from .._models import MetricEntry
+from .figures import Results, Spread
+from .files import ReadStats, line_batches, resolve_metrics_dir, select_files
+from .filter import Filter, FilterKeywords
+from .quantiles import Quantiles
+from .rows import fields_from_line, hour_of
+from .totals import Totals
 
 __all__ = [
     "CheckpointStats",
@@ -130,7 +130,7 @@ class Summary(BaseModel):
 
 
 class _Totals(Totals):
-    """The Python engine's :class:`~analytics._figures.Totals` of ``FIGURES``, fed
+    """The Python engine's :class:`~analytics._read.figures.Totals` of ``FIGURES``, fed
     with whole entries too, and read as a :class:`Summary`."""
 
     @property
@@ -149,7 +149,7 @@ class _Totals(Totals):
 
 def build_summary(results: Results, bad_lines: int = 0, exact_limit: int | None = None) -> Summary:
     """The :class:`Summary` of the figures an engine computed (see
-    ``analytics._figures.FIGURES``), whichever engine it was.
+    ``analytics._read.figures.FIGURES``), whichever engine it was.
 
     Session durations are derived here, from each session's start, end and reported
     duration: their percentiles are exact up to ``exact_limit`` sessions (by default,
@@ -302,7 +302,7 @@ def summarize(
             ``PARALLEL_MIN_BYTES``, else 1. ``python -m analytics report`` uses
             ``None``.
         **filters: ``since``, ``until``, ``types``, ``session_id``, ``user_id``,
-            ``prefix`` (see :class:`~analytics._filter.FilterKeywords`).
+            ``prefix`` (see :class:`~analytics._read.filter.FilterKeywords`).
 
     Raises:
         FileNotFoundError: the directory does not exist.

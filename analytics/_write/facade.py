@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from ._exceptions import ArgumentTypeError
-from ._models import MetricEntry, MetricType, build_entry
-from ._sinks import Sink
+from .._exceptions import ArgumentTypeError
+from .._models import MetricEntry, MetricType, build_entry
+from .sinks import Sink
 
 __all__ = ["Fanout", "MetricsWriter", "Timing"]
 

@@ -2,7 +2,7 @@
 
 What happens to an entry after ``write()`` has serialized it (the buffer, the
 background task, the one worker-thread hop per batch, backoff and failure reports)
-is in :mod:`analytics._flusher`; the files themselves are :class:`Storage`'s.
+is in :mod:`analytics._write.flusher`; the files themselves are :class:`Storage`'s.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from typing import Literal
 import anyio
 import anyio.to_thread
 
-from ._config import WriterConfig
-from ._exceptions import (
+from .._config import WriterConfig
+from .._exceptions import (
     ArgumentTypeError,
     ConfigError,
     SerializationError,
     WriterClosedError,
     WriterStateError,
 )
-from ._flusher import ErrorCallback, Flusher
-from ._models import MetricEntry
-from ._storage import Storage
+from .._models import MetricEntry
+from .flusher import ErrorCallback, Flusher
+from .storage import Storage
 
 __all__ = ["HealthStatus", "JSONLWriter", "WriterStats"]
 

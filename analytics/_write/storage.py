@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _fileops as ops
-from ._config import WriterConfig
-from ._policy import (
+from .. import _fileops as ops
+from .._config import WriterConfig
+from .._policy import (
     FileName,
     NameAllocator,
     expired_groups,

@@ -1,4 +1,4 @@
-"""The figures of ``analytics._figures.FIGURES`` in SQL: one ``SELECT`` per figure,
+"""The figures of ``analytics._read.figures.FIGURES`` in SQL: one ``SELECT`` per figure,
 spelled by a :class:`Dialect`, its rows read back as the Python engine's ``Results``.
 
 A dialect spells only the values (a JSON number, a name, a condition) and what differs
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from ._figures import COUNT_LIMIT, QUANTILES, Aggregate, Figure, Spread
+from .figures import COUNT_LIMIT, QUANTILES, Aggregate, Figure, Spread
 
 __all__ = ["DUCKDB", "Dialect", "DuckDB"]
 

@@ -11,7 +11,7 @@ The path an entry takes, once ``JSONLWriter.write`` has serialized it to one lin
    of the oldest entry, an explicit ``flush()`` or ``close()``, a
    ``rotate_interval`` boundary (:meth:`Flusher.next_deadline` gathers them all).
 3. **One worker-thread hop per batch.** It takes the whole buffer as one batch and
-   hands it to :meth:`Storage.write <analytics._storage.Storage.write>` (or
+   hands it to :meth:`Storage.write <analytics._write.storage.Storage.write>` (or
    ``seal`` at a boundary) in one ``anyio.to_thread`` hop, through
    :class:`GilHandoff` so a busy loop does not starve the thread.
 4. **File.** The outcome comes back to the loop: the counters (:class:`WriteCounters`)
@@ -40,11 +40,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._background import GilHandoff
-from ._config import WriterConfig
-from ._exceptions import BufferFullError, WriteError
-from ._policy import next_boundary_ns
-from ._storage import CompressJob, Storage, WriteOutcome
+from .._config import WriterConfig
+from .._exceptions import BufferFullError, WriteError
+from .._policy import next_boundary_ns
+from .handoff import GilHandoff
+from .storage import CompressJob, Storage, WriteOutcome
 
 __all__ = [
     "COMPRESS_RETRY",

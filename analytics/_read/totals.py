@@ -1,4 +1,4 @@
-"""The Python engine's arithmetic: the figures of ``analytics._figures.FIGURES``, added
+"""The Python engine's arithmetic: the figures of ``analytics._read.figures.FIGURES``, added
 one entry at a time, merged across worker processes, read as ``Results``.
 
 The per-entry ``add`` is generated from the figures (one branch per entry kind, each
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._figures import (
+from .figures import (
     FIGURES,
     QUANTILES,
     Aggregate,
@@ -27,7 +27,7 @@ from ._figures import (
     as_number,
     as_text,
 )
-from ._quantiles import Quantiles
+from .quantiles import Quantiles
 
 __all__ = ["Totals", "python_source"]
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._facade import MetricsWriter
+from .facade import MetricsWriter
 
 __all__ = ["RequestTimingMiddleware"]
 

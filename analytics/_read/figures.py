@@ -5,14 +5,14 @@ distinct count...) over named values of the entries of some kinds, optionally gr
 by one value (a tool's name, a session id...). :data:`FIGURES` lists them all. From
 that one list:
 
-- the Python engine's ``analytics._totals.Totals`` adds entries one at a time (a
+- the Python engine's ``analytics._read.totals.Totals`` adds entries one at a time (a
   specialised ``add`` function is generated from the list, so the per-entry path stays
   flat), merges the totals of worker processes, and gives the :data:`Results`;
-- a SQL engine renders one ``SELECT`` per figure with an ``analytics._sql.Dialect``
+- a SQL engine renders one ``SELECT`` per figure with an ``analytics._read.sql.Dialect``
   (DuckDB's is ``DUCKDB``; another database needs a dialect, not new queries) and
   reads its rows into the same :data:`Results`.
 
-``analytics._summary.build_summary`` turns :data:`Results` into a ``Summary``, whichever
+``analytics._read.summary.build_summary`` turns :data:`Results` into a ``Summary``, whichever
 engine produced them. To add a figure: add a :class:`Figure` here, then read it in
 ``build_summary`` (and give it a field in the ``Summary`` models).
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from pydantic_core import to_json
 
 if TYPE_CHECKING:
-    from ._sql import Dialect
+    from .sql import Dialect
 
 __all__ = [
     "COUNT_LIMIT",

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypedDict, Unpack
 
-from ._bounds import TimeBounds
-from ._exceptions import ArgumentTypeError, FilterError
-from ._models import MetricEntry, MetricType
+from .._bounds import TimeBounds
+from .._exceptions import ArgumentTypeError, FilterError
+from .._models import MetricEntry, MetricType
 
 __all__ = ["Filter", "FilterKeywords"]
 

@@ -3,7 +3,7 @@ their bytes and lines.
 
 The pieces every reader shares (``iter_entries``, ``summarize``, the DuckDB engine,
 ``tail``): which files in a directory are ours (through the writer's one naming
-rule), which of them a :class:`~analytics._filter.Filter` may need (by the entry-time
+rule), which of them a :class:`~analytics._read.filter.Filter` may need (by the entry-time
 bounds in a ``.gz`` header, or scanned from the entry times), and their uncompressed
 bytes, read on from the ``.gz`` when a ``.jsonl`` is compressed away mid-read, and
 split into lines. Everything here is blocking: call it from a worker thread.
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._bounds import TimeBounds, read_bounds
-from ._exceptions import MetricsDirNotFoundError, NotAMetricsDirError
-from ._fileops import data_file_names
-from ._filter import Filter
-from ._policy import FileName
+from .._bounds import TimeBounds, read_bounds
+from .._exceptions import MetricsDirNotFoundError, NotAMetricsDirError
+from .._fileops import data_file_names
+from .._policy import FileName
+from .filter import Filter
 
 __all__ = [
     "RAW_CHUNK",

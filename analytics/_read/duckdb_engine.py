@@ -6,7 +6,7 @@ and ``.jsonl.gz`` natively, in parallel. Install with
 The Python engine decides which files to read (our names only, a source next to its
 complete ``.gz`` skipped, ``since``/``until`` pushed down to the files' entry-time bounds), so both
 engines see the same files. What is computed is not written here: each figure of
-``analytics._figures.FIGURES`` is one query in DuckDB's dialect (``DUCKDB``), and
+``analytics._read.figures.FIGURES`` is one query in DuckDB's dialect (``DUCKDB``), and
 ``build_summary`` makes the ``Summary``, as for the Python engine. This module only
 loads the files into a table ``e`` and counts the bad lines.
 """
@@ -22,13 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Unpack
 
-from ._exceptions import MissingDependencyError
-from ._figures import FIGURES
-from ._files import ReadStats, damaged_prefix, resolve_metrics_dir, select_files
-from ._filter import Filter, FilterKeywords
-from ._models import MetricType
-from ._sql import DUCKDB
-from ._summary import Summary, build_summary
+from .._exceptions import MissingDependencyError
+from .._models import MetricType
+from .figures import FIGURES
+from .files import ReadStats, damaged_prefix, resolve_metrics_dir, select_files
+from .filter import Filter, FilterKeywords
+from .sql import DUCKDB
+from .summary import Summary, build_summary
 
 __all__ = ["summarize_duckdb"]
 

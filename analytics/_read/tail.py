@@ -11,12 +11,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from ._bounds import read_bounds
-from ._files import RAW_CHUNK, READ_CHUNK, gunzip, named_files, resolve_metrics_dir
-from ._filter import Filter
-from ._models import MetricEntry, MetricType
-from ._policy import FileName
-from ._rows import entry_from_line
+from .._bounds import read_bounds
+from .._models import MetricEntry, MetricType
+from .._policy import FileName
+from .files import RAW_CHUNK, READ_CHUNK, gunzip, named_files, resolve_metrics_dir
+from .filter import Filter
+from .rows import entry_from_line
 
 __all__ = ["DirectoryTail"]
 

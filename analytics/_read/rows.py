@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from ._files import ReadStats, line_batches
-from ._models import READING, MetricEntry, MetricType, assemble_entry
+from .._models import READING, MetricEntry, MetricType, assemble_entry
+from .files import ReadStats, line_batches
 
 __all__ = [
     "PlainFields",

@@ -1,0 +1,1 @@
+"""The read path: files, lines, filters, the merge and the summary engines."""

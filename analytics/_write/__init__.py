@@ -1,0 +1,1 @@
+"""The write path: from a ``track_*`` call to a line in a file."""
