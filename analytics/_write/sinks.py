@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol, runtime_checkable
 
-from ._models import MetricEntry
+from .._models import MetricEntry
 
 __all__ = ["LoggingSink", "Sink"]
 
