@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -91,6 +92,19 @@ def test_no_entry_is_lost_or_duplicated_and_each_task_keeps_its_order(
                 assert path.stat().st_size <= max_file_size or path.read_bytes().count(b"\n") == 1
 
 
+def open_files_under(directory: Path) -> list[str]:
+    """What this process holds open in ``directory``, as the kernel sees it."""
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.startswith(f"{directory}/"):
+            held.append(target)
+    return held
+
+
 def analytics_tasks() -> list[asyncio.Task[object]]:
     return [
         t for t in asyncio.all_tasks() if t.get_name().startswith("analytics-") and not t.done()
@@ -121,7 +135,7 @@ class TestConcurrentLifecycle:
         await opening  # it finished opening; the writer is closed all the same
         assert writer.closed
         assert analytics_tasks() == []
-        assert writer._storage.fd is None  # the file it opened is released
+        assert open_files_under(writer.metrics_dir) == []  # the file it opened is released
         with pytest.raises(WriterClosedError):
             await writer.write(entry(0))
         with pytest.raises(WriterClosedError):

@@ -116,7 +116,9 @@ class TestTrackMethods:
             "cost_usd": 0.01,
         }
 
-    async def test_every_type_has_a_track_method(self, metrics: MetricsWriter) -> None:
+    async def test_every_type_has_a_track_method(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
         calls: dict[MetricType, Any] = {
             MetricType.SESSION_START: metrics.track_session_start("s"),
             MetricType.SESSION_END: metrics.track_session_end("s"),
@@ -129,8 +131,10 @@ class TestTrackMethods:
             MetricType.TOKEN_USAGE: metrics.track_token_usage("s", "m", 1, 1),
             MetricType.PERFORMANCE: metrics.track_performance("op", 1.0, True),
         }
-        for expected, call in calls.items():
-            assert (await call).type is expected
+        returned = [await call for call in calls.values()]
+        assert [e.type for e in returned] == list(calls)
+        # Each method writes what it returns, once: nothing only built, nothing doubled.
+        assert sink.entries == returned
 
     async def test_bad_extra_value_raises_naming_it_and_writes_nothing(
         self, metrics: MetricsWriter, sink: Collector

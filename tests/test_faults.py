@@ -135,11 +135,20 @@ class TestExplicitFlush:
             tmp_path, max_file_size=600, buffer_size=1000, compress_old=False
         ) as writer:
             monkeypatch.setattr(_fileops, "open_new", failing_open_new)
+            before = writer.current_file
+            assert before is not None
             written = [entry(i, size=100) for i in range(6)]
             await writer.write_batch(written)
-            with pytest.raises(WriteError):
+            with pytest.raises(WriteError) as info:
                 await writer.flush()
+            assert info.value.pending == writer.pending > 0
+            assert writer.current_file == before  # still the active file, still there
+            assert before.exists()
+            kept_on_disk = len(read_all(writer.metrics_dir))
+            assert kept_on_disk + writer.pending == len(written)  # nothing lost or doubled
             await writer.flush()
+            assert writer.pending == 0
+            assert writer.current_file != before
         assert [e.id for e in read_all(writer.metrics_dir)] == [e.id for e in written]
 
 
@@ -237,7 +246,7 @@ class TestCompressionFaults:
             await writer.write_batch(written)
             await writer.flush()
             for _ in range(100):
-                if writer.stats().errors and not writer._flusher.housekeeper.tasks:
+                if writer.stats().errors:
                     break
                 await asyncio.sleep(0.01)
             assert writer.stats().errors == 1

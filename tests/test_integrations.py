@@ -135,11 +135,36 @@ class TestLoggingSink:
         assert json.loads(message) == entry.to_dict()
         assert record.analytics_entry == entry.to_dict()  # type: ignore[attr-defined]
 
-    async def test_a_disabled_level_costs_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
+    async def test_a_disabled_level_costs_nothing(
+        self, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A disabled level must not even serialize the entry (the logger would drop
+        the record anyway, so only the work not done can show it)."""
         logger = logging.getLogger("test.quiet")
-        logger.setLevel(logging.ERROR)
-        await LoggingSink(logger).write(MetricEntry(type=MetricType.TOOL_USE))
+        monkeypatch.setattr(logger, "level", logging.ERROR)
+        serialized: list[str] = []
+
+        def counting(method: str) -> Any:
+            real = getattr(MetricEntry, method)
+
+            def spy(self: MetricEntry, *args: Any, **kwargs: Any) -> Any:
+                serialized.append(method)
+                return real(self, *args, **kwargs)
+
+            return spy
+
+        for method in ("to_json_line", "to_dict"):
+            monkeypatch.setattr(MetricEntry, method, counting(method))
+        sink = LoggingSink(logger)
+        await sink.write(MetricEntry(type=MetricType.TOOL_USE))
+        assert serialized == []
         assert caplog.records == []
+        # The same sink at an enabled level does serialize: the spy does see it.
+        monkeypatch.setattr(logger, "level", logging.DEBUG)
+        with caplog.at_level(logging.DEBUG, logger="test.quiet"):
+            await sink.write(MetricEntry(type=MetricType.TOOL_USE))
+        assert sorted(serialized) == ["to_dict", "to_json_line"]
+        assert len(caplog.records) == 1
 
 
 Message = dict[str, Any]

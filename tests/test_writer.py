@@ -143,12 +143,20 @@ class TestBuffering:
             assert len(lines_of(writer.current_file)) == 1
 
     async def test_interval_counts_from_the_oldest_unwritten_entry(self, tmp_path: Path) -> None:
-        async with JSONLWriter(tmp_path, buffer_size=1000, flush_interval=0.3) as writer:
+        async with JSONLWriter(tmp_path, buffer_size=1000, flush_interval=0.6) as writer:
             await writer.write(entry(0))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.4)
             await writer.write(entry(1))  # must not restart the clock
-            await asyncio.sleep(0.5)
+            # The clock still counts from entry 0: a restarted one would say ~0 s here,
+            # and would not fall due before 0.4 + 0.6 s.
+            status = await writer.health()
+            assert status.oldest_pending_age is not None
+            assert status.oldest_pending_age >= 0.35
+            assert writer.current_file is not None
+            assert writer.current_file.read_bytes() == b""
+            await asyncio.sleep(0.45)  # 0.85 s after entry 0: due by it, not by entry 1
             assert writer.pending == 0
+            assert [e.data["seq"] for e in read_all(writer.metrics_dir)] == [0, 1]
 
     async def test_close_writes_what_is_buffered(self, tmp_path: Path) -> None:
         writer = JSONLWriter(tmp_path, buffer_size=1000, flush_interval=60)
@@ -278,13 +286,24 @@ class TestCompression:
         assert sorted(e.id for e in read_all(writer.metrics_dir)) == sorted(e.id for e in written)
 
     async def test_names_of_compressed_files_keep_the_creation_time(self, tmp_path: Path) -> None:
-        async with JSONLWriter(tmp_path, max_file_size=1000, max_files=1000) as writer:
-            await writer.write_batch([entry(i, size=100) for i in range(30)])
-        names = [p.name for p in our_files(writer.metrics_dir)]
-        infos = [parse_name(n, "metrics") for n in names]
-        assert all(i is not None for i in infos)
-        assert names == sorted(names)
-        assert names[-1] == writer.current_file.name if writer.current_file else False
+        active_names: list[str] = []
+        async with JSONLWriter(tmp_path, max_file_size=1000, max_files=1000, buffer_size=1) as w:
+            for i in range(30):
+                await w.write(entry(i, size=100))
+                assert w.current_file is not None
+                if w.current_file.name not in active_names:
+                    active_names.append(w.current_file.name)
+        zipped = [p.name for p in gz_files(w.metrics_dir)]
+        assert len(zipped) >= 3
+        # Each .gz is named after the active file it was: same creation time, same tag.
+        assert [name.removesuffix(".gz") for name in zipped] == active_names[:-1]
+        for name in zipped:
+            info = parse_name(name, "metrics")
+            assert info is not None
+            assert info.compressed
+        # Name order is still data order, and the active file sorts last.
+        assert [e.data["seq"] for e in read_all(w.metrics_dir)] == list(range(30))
+        assert [p.name for p in our_files(w.metrics_dir)][-1] == active_names[-1]
 
     async def test_compress_old_false_keeps_plain_files(self, tmp_path: Path) -> None:
         async with JSONLWriter(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from analytics import JSONLWriter
 from analytics._write.flusher import RETRY_MAX, Failures, WriteCounters, retry_delay
 
 
@@ -20,15 +19,20 @@ def test_retry_delay_has_jitter() -> None:
 
 
 async def test_report_failure_after_5000_failures_keeps_the_flusher(tmp_path: Path) -> None:
-    async with JSONLWriter(tmp_path) as writer:
-        failures = writer._flusher.failures
-        failures.count = 5000
-        await failures.report(OSError(28, "No space left on device"), writer.pending)
-        assert failures.retry_at is not None
-        assert failures.retry_at - time.monotonic() <= RETRY_MAX
-        assert writer.stats().errors == 1
-        assert writer._flusher.task is not None
-        assert not writer._flusher.task.done()
+    """The 5001st failure in a row still reports and backs off (at most RETRY_MAX)
+    instead of overflowing in the backoff and killing the flusher that called it."""
+    counters = WriteCounters()
+    seen: list[BaseException] = []
+    failures = Failures(tmp_path, counters, seen.append)
+    failures.count = 5000  # a public counter: the streak so far
+    error = OSError(28, "No space left on device")
+    before = time.monotonic()
+    await failures.report(error, 7)
+    assert failures.count == 5001
+    assert failures.retry_at is not None
+    assert before < failures.retry_at <= time.monotonic() + RETRY_MAX
+    assert counters.errors == 1
+    assert seen == [error]
 
 
 async def test_failures_count_back_off_and_recover(tmp_path: Path) -> None:
