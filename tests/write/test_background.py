@@ -14,7 +14,7 @@ import pytest
 from analytics import JSONLWriter
 from analytics._write.handoff import HANDOFF, GilHandoff, release_gil_for
 
-from .helpers import entry, read_all
+from ..helpers import entry, read_all
 
 
 async def _busy(stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from analytics._cli import main
 
-from .helpers import read_all
+from ..helpers import read_all
 
 
 def test_demo_writes_rotates_compresses_and_summarizes(tmp_path: Path) -> None:

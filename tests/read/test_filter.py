@@ -17,7 +17,7 @@ from analytics import MetricEntry, MetricType, iter_entries, read_entries, summa
 from analytics._read.duckdb_engine import summarize_duckdb
 from analytics._read.filter import Filter, FilterKeywords
 
-from .strategies import entries
+from ..strategies import entries
 
 NAIVE = datetime(2026, 1, 1)
 

@@ -18,7 +18,7 @@ import pytest
 
 from analytics import AnalyticsError, JSONLWriter, WriteError, WriterClosedError, _fileops
 
-from .helpers import entry, ids_of, our_files, read_all
+from ..helpers import entry, ids_of, our_files, read_all
 
 
 class FlakyWrite:

@@ -26,7 +26,7 @@ from analytics._cli import build_parser, main
 from analytics._config import parse_duration, parse_size
 from analytics.testing import write_data_file
 
-from .helpers import read_all
+from ..helpers import read_all
 
 
 def write(metrics: Path, times: list[datetime], prefix: str = "metrics") -> None:

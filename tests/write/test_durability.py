@@ -32,7 +32,7 @@ from analytics import (
     _fileops,
 )
 
-from .helpers import entry, read_all
+from ..helpers import entry, read_all
 
 
 class Failing:

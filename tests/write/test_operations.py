@@ -17,7 +17,7 @@ import pytest
 from analytics import ArgumentTypeError, ConfigError, JSONLWriter, WriterConfig, _fileops
 from analytics._policy import format_name, parse_name
 
-from .helpers import entry, our_files, read_all
+from ..helpers import entry, our_files, read_all
 
 
 async def wait_for(condition: object, timeout: float = 5.0) -> None:

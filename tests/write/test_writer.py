@@ -21,7 +21,7 @@ from analytics import (
 )
 from analytics._policy import format_name, parse_name
 
-from .helpers import entry, ids_of, lines_of, our_files, read_all
+from ..helpers import entry, ids_of, lines_of, our_files, read_all
 
 
 def active_files(metrics_dir: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
 
-from .helpers import read_all
+from ..helpers import read_all
 
 
 class Collector:

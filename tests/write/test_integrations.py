@@ -20,7 +20,7 @@ from analytics import (
     Sink,
 )
 
-from .helpers import read_all
+from ..helpers import read_all
 
 
 class Collector:

@@ -35,7 +35,7 @@ from analytics._policy import format_name
 from analytics._read.rows import entry_from_line, fields_from_line, hour_of
 from analytics._read.summary import Quantiles, summarize_entries
 
-from .strategies import entries
+from ..strategies import entries
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

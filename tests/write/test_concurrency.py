@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from analytics import JSONLWriter, MetricEntry, WriterClosedError
 
-from .helpers import entry, read_all
+from ..helpers import entry, read_all
 
 ops = st.one_of(
     st.tuples(st.just("write"), st.integers(min_value=1, max_value=6)),

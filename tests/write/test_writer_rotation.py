@@ -10,7 +10,7 @@ from pathlib import Path
 from analytics import JSONLWriter, MetricEntry
 from analytics._policy import parse_name
 
-from .helpers import entry, lines_of, read_all
+from ..helpers import entry, lines_of, read_all
 
 INTERVAL = 1.0
 

@@ -18,7 +18,7 @@ import pytest
 from analytics import JSONLWriter, _fileops, iter_entries
 from analytics._policy import format_name, parse_name
 
-from .helpers import entry
+from ..helpers import entry
 
 PID = 424242
 

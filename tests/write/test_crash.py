@@ -18,7 +18,7 @@ from pathlib import Path
 from analytics import JSONLWriter, MetricEntry
 from analytics._policy import format_name
 
-from .helpers import entry, lines_of, read_all
+from ..helpers import entry, lines_of, read_all
 
 CHILD = textwrap.dedent(
     """

@@ -15,7 +15,7 @@ import pytest
 from analytics import JSONLWriter, MetricEntry
 from analytics._write import flusher as _flusher
 
-from .helpers import entry, read_all
+from ..helpers import entry, read_all
 from .test_durability import small_tmpfs
 
 

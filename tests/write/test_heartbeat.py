@@ -10,7 +10,7 @@ from pathlib import Path
 
 from analytics import JSONLWriter, MetricEntry, MetricType
 
-from .helpers import Heartbeat, read_all
+from ..helpers import Heartbeat, read_all
 
 FILE_SIZE = 3 * 1024 * 1024
 

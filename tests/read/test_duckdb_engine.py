@@ -18,7 +18,7 @@ duckdb = pytest.importorskip("duckdb")
 
 from analytics._read.duckdb_engine import summarize_duckdb  # noqa: E402
 
-from .helpers import foreign_entry, line_of  # noqa: E402
+from ..helpers import foreign_entry, line_of  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""Tests of the read path (analytics/_read/)."""
