@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .._read.files import data_files, resolve_metrics_dir
+from .._read.files import data_files, gunzip, resolve_metrics_dir
 from .._read.reader import scan_file
 from .._report import text_table
 from .arguments import add_dir
@@ -78,9 +77,8 @@ def uncompressed_size(path: Path) -> int:
         return path.stat().st_size
     total = 0
     try:
-        with gzip.open(path, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                total += len(chunk)
-    except (EOFError, zlib.error, gzip.BadGzipFile):
+        for chunk in gunzip(path):
+            total += len(chunk)
+    except (EOFError, zlib.error):
         pass
     return total
