@@ -6,15 +6,18 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from .._config import WriterConfig, parse_duration, parse_size
 from .._models import MetricEntry, MetricType
 from .._read.filter import Filter, FilterKeywords
+
+N = TypeVar("N", int, float)
 
 
 class CliError(Exception):
@@ -52,26 +55,25 @@ def metric_type(text: str) -> MetricType:
         raise argparse.ArgumentTypeError(f"unknown type {text!r}; use one of {choices}") from None
 
 
-def size(text: str) -> int:
-    """A positive size, parsed (and refused) as the library does."""
+def _positive(text: str, parse: Callable[[str], N], what: str) -> N:
+    """``parse(text)``, refused with the library's message, and refused unless > 0."""
     try:
-        number = parse_size(text)
+        number = parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if number <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a size must be positive")
+        raise argparse.ArgumentTypeError(f"{text!r}: a {what} must be positive")
     return number
+
+
+def size(text: str) -> int:
+    """A positive size, parsed (and refused) as the library does."""
+    return _positive(text, parse_size, "size")
 
 
 def seconds(text: str) -> float:
     """A positive duration, parsed (and refused) as the library does."""
-    try:
-        number = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be positive")
-    return number
+    return _positive(text, parse_duration, "duration")
 
 
 def count(text: str) -> int:
