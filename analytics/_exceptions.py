@@ -42,6 +42,11 @@ __all__ = [
     "ReadError",
     "ReportFormatError",
     "SerializationError",
+    "ShipError",
+    "ShipFatalError",
+    "ShipRejectedError",
+    "ShipRetryableError",
+    "TargetError",
     "WriteError",
     "WriterClosedError",
     "WriterStateError",
@@ -119,3 +124,27 @@ class ReportFormatError(AnalyticsError, ValueError):
 class MissingDependencyError(AnalyticsError, ModuleNotFoundError):
     """An optional dependency is not installed; the message says which extra to
     install (``pip install 'asyncio-jsonl-analytics[duckdb]'``)."""
+
+
+class TargetError(AnalyticsError, ValueError):
+    """A shipping URL cannot be used: unknown scheme, missing database or table, a bad
+    port. The message names the part that is wrong."""
+
+
+class ShipError(AnalyticsError):
+    """A central engine (ClickHouse, PostgreSQL) did not take a batch."""
+
+
+class ShipRetryableError(ShipError, ConnectionError):
+    """Worth trying again later: the server is unreachable, timed out, restarting,
+    overloaded ("too many parts") or answered with a 5xx."""
+
+
+class ShipRejectedError(ShipError, ValueError):
+    """The engine refused the batch's content for good (a line it cannot take); the
+    shipper bisects the batch to find the lines, and writes them to its rejects file."""
+
+
+class ShipFatalError(ShipError, PermissionError):
+    """Trying again cannot help: authentication failed, or the role or database does
+    not exist. The shipper reports it and stops."""
