@@ -40,6 +40,10 @@ class Dialect:
     def not_boolean(self, key: str) -> str:
         raise NotImplementedError
 
+    def string(self, text: str) -> str:
+        """``text`` as a SQL string literal."""
+        return _quote(text)
+
     order_time = "timestamp"
     """What ``earliest`` and ``latest`` order by."""
 

@@ -1,0 +1,1 @@
+"""Fixtures of the shipping tests: real servers, started by the tests themselves."""
