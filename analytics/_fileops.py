@@ -26,6 +26,7 @@ __all__ = [
     "open_new",
     "repair_torn_tail",
     "try_lock_path",
+    "write_all",
 ]
 
 logger = logging.getLogger("analytics")
@@ -293,16 +294,16 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
         count = os.preadv(src_fd, [buffer], 0)
         if count < CHUNK_SIZE:
             compressed = zlib.compress(view[:count], level, wbits=31)
-            _write_all(out, compressed)
+            write_all(out, compressed)
         else:
             deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
             offset = count
             while True:
                 compressed = deflate.compress(view[:count])
                 if count < CHUNK_SIZE:
-                    _write_all(out, compressed + deflate.flush())
+                    write_all(out, compressed + deflate.flush())
                     break
-                _write_all(out, compressed)
+                write_all(out, compressed)
                 count = os.preadv(src_fd, [buffer], offset)
                 offset += count
         if sync:
@@ -314,7 +315,7 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
     os.close(out)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_os_write(fd, view) :]
