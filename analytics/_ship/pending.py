@@ -44,6 +44,8 @@ class Segment:
     """Without their newlines; empty lines included (they count for offsets only)."""
     complete: bool = False
     """Nothing of the file remains to ship after ``end``."""
+    more: bool = False
+    """Whole lines of the file wait past ``end`` (a limit stopped the read)."""
 
 
 @dataclass
@@ -76,13 +78,20 @@ class _GzCursor:
         self.position = offset
         self._chunks: Iterator[bytes] = gunzip(path, skip=offset)
         self._rest = b""
+        self._error: EOFError | zlib.error | None = None
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes (fewer only at the end). Raises ``EOFError`` or
         ``zlib.error`` at damage, after what precedes it was returned by earlier calls."""
+        if self._error is not None and not self._rest:
+            raise self._error
         parts, have = [self._rest], len(self._rest)
-        while have < size:
-            chunk = next(self._chunks, None)
+        while have < size and self._error is None:
+            try:
+                chunk = next(self._chunks, None)
+            except (EOFError, zlib.error) as exc:
+                self._error = exc  # raised once what precedes it is read
+                break
             if chunk is None:
                 break
             parts.append(chunk)
@@ -146,6 +155,8 @@ class PendingReader:
             segment.complete = item.compressed and segment.complete
             lines_left -= len(segment.lines)
             bytes_left -= segment.end - segment.start
+            if segment.more:  # oldest first: the next file waits for this one
+                lines_left = bytes_left = 0
             if segment.lines or segment.complete:
                 snapshot.segments.append(segment)
             left = self._size(item) - segment.end
@@ -197,13 +208,14 @@ class PendingReader:
         cut = data.rfind(b"\n")
         lines = data[:cut].split(b"\n") if cut >= 0 else []
         complete = at_end  # nothing follows but, at most, a torn tail (no newline)
+        more = not at_end
         if len(lines) > max_lines:
-            lines, complete = lines[:max_lines], False
+            lines, complete, more = lines[:max_lines], False, True
         end = offset + sum(len(line) + 1 for line in lines)
         cursor = self._cursors.get(stem)
         if cursor is not None:
             cursor.push_back(data[end - offset :])
-        return Segment(stem, offset, end, lines, complete=complete)
+        return Segment(stem, offset, end, lines, complete=complete, more=more)
 
     def _read_bytes(self, item: _Stem, offset: int, max_bytes: int) -> tuple[bytes | None, bool]:
         """Bytes from ``offset``: at least ``max_bytes`` when there are that many, and
