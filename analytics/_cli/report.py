@@ -53,8 +53,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.engine in CENTRAL:
         summary = central_summary(args)
-    elif args.dir is None:
-        raise CliError(f"the {args.engine} engine needs a directory (DIR)")
+    elif args.dir is None:  # a usage error, as argparse reports them
+        print(
+            f"analytics report: error: the following arguments are required: dir"
+            f" (with --engine {args.engine}; see analytics report --help)",
+            file=sys.stderr,
+        )
+        return 2
     elif args.engine == "duckdb":
         from .._read.duckdb_engine import summarize_duckdb
 
