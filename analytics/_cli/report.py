@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         summary = central_summary(args)
     elif args.dir is None:  # a usage error, as argparse reports them
         print(
-            f"analytics report: error: the following arguments are required: dir"
-            f" (with --engine {args.engine}; see analytics report --help)",
+            "analytics report: error: the following arguments are required: dir"
+            " (see analytics report --help)",
             file=sys.stderr,
         )
         return 2
