@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._policy import FileName, parse_name
@@ -20,6 +21,7 @@ __all__ = [
     "compress_to",
     "data_file_names",
     "fsync_dir",
+    "gunzip",
     "link_no_replace",
     "lock_exclusive",
     "open_append",
@@ -38,6 +40,9 @@ _os_ftruncate = os.ftruncate
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read per step when compressing or repairing: large, but bounded."""
+
+GZ_READ_CHUNK = 256 * 1024
+"""Compressed bytes read per step when decompressing."""
 
 
 NEW_SUFFIX = ".new"
@@ -319,3 +324,29 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_os_write(fd, view) :]
+
+
+def gunzip(path: Path, skip: int = 0) -> Iterator[bytes]:
+    """The uncompressed bytes of a gzip file (all its members), after the first
+    ``skip``, yielded as they come: at a damaged or truncated stream, everything
+    before the damage has been yielded when ``EOFError`` or ``zlib.error`` is raised.
+    """
+    with open(path, "rb") as f:
+        inflate = zlib.decompressobj(wbits=31)
+        started = False
+        while raw := f.read(GZ_READ_CHUNK):
+            while raw:
+                started = True
+                out = inflate.decompress(raw)
+                raw = b""
+                if inflate.eof:  # another member may follow
+                    raw = inflate.unused_data
+                    inflate = zlib.decompressobj(wbits=31)
+                    started = bool(raw)
+                if skip:
+                    cut = min(skip, len(out))
+                    out, skip = out[cut:], skip - cut
+                if out:
+                    yield out
+        if started:
+            raise EOFError("compressed file ended before the end-of-stream marker")

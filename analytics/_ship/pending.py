@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._checkpoint import FileProgress
-from .._fileops import data_file_names
+from .._fileops import data_file_names, gunzip
 from .._policy import FileName
-from .._read.files import gunzip
 
 __all__ = ["PendingReader", "Segment", "Snapshot"]
 
