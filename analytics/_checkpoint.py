@@ -18,21 +18,27 @@ when the file is compressed. Everything here is blocking: call it from a worker 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import _fileops as ops
+from ._policy import FileName
+
+logger = logging.getLogger("analytics")
 
 __all__ = [
     "CHECKPOINT_PREFIX",
     "Checkpoint",
     "FileProgress",
     "Loss",
+    "RetentionGuard",
     "append_record",
     "checkpoint_path",
     "default_source",
@@ -157,14 +163,14 @@ def load_checkpoint(path: Path) -> Checkpoint | None:
     return Checkpoint.from_json(data, path)
 
 
-def load_checkpoints(directory: Path) -> list[Checkpoint]:
-    """Every sink's checkpoint in ``directory``; unreadable ones are left out (the
-    retention guard must not stop the writer over a damaged checkpoint)."""
-    found = []
+def load_checkpoints(directory: Path) -> dict[str, Checkpoint]:
+    """Every sink's checkpoint in ``directory``, by sink id; unreadable ones are left
+    out (the retention guard must not stop the writer over a damaged checkpoint)."""
+    found = {}
     try:
         names = os.listdir(directory)
     except OSError:
-        return []
+        return {}
     for name in names:
         if not (name.startswith(CHECKPOINT_PREFIX) and name.endswith(".json")):
             continue
@@ -173,7 +179,7 @@ def load_checkpoints(directory: Path) -> list[Checkpoint]:
         except (OSError, ValueError):
             continue
         if checkpoint is not None:
-            found.append(checkpoint)
+            found[name.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json")] = checkpoint
     return found
 
 
@@ -251,3 +257,118 @@ def default_source(directory: Path) -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+class RetentionGuard:
+    """Keeps the files that retention would delete while a shipper has not shipped
+    them, up to ``cap`` bytes of them (the newest); past the cap the oldest go, and
+    for every sink that had not shipped it, the lines lost are recorded in that
+    sink's losses file (the shipper folds them into its checkpoint) and logged.
+
+    Without a checkpoint in the directory it keeps nothing: retention is as before.
+    """
+
+    def __init__(self, directory: Path, cap: int) -> None:
+        self.directory = directory
+        self.cap = cap
+        self.checkpoints = load_checkpoints(directory)
+
+    def unshipped(self, group: list[FileName]) -> list[str]:
+        """The sinks that have not shipped all of a file (``group``: its names, the
+        ``.jsonl`` and its ``.gz`` twin)."""
+        if not self.checkpoints:
+            return []
+        compressed = any(name.compressed for name in group)
+        size = None
+        sinks = []
+        for sink, checkpoint in self.checkpoints.items():
+            progress = checkpoint.files.get(group[0].stem)
+            if progress is not None and progress.complete:
+                continue
+            if not compressed and progress is not None:
+                if size is None:
+                    size = _whole_lines_size(self.directory / group[0].stem)
+                if progress.offset >= size:
+                    continue  # a .jsonl is never complete; all its lines are shipped
+            sinks.append(sink)
+        return sinks
+
+    def protect(self, doomed: list[list[FileName]]) -> set[str]:
+        """The stems of ``doomed`` (oldest first) to keep: the newest unshipped ones,
+        while they total at most ``cap`` bytes."""
+        keep: set[str] = set()
+        kept = 0
+        for group in reversed(doomed):
+            if not self.unshipped(group):
+                continue
+            size = sum(_size(self.directory / name.name) for name in group)
+            if kept + size > self.cap:
+                break
+            kept += size
+            keep.add(group[0].stem)
+        return keep
+
+    def losses(self, group: list[FileName]) -> list[tuple[str, int]]:
+        """``(sink, lines not shipped)`` of a file about to be deleted."""
+        found = []
+        for sink in self.unshipped(group):
+            progress = self.checkpoints[sink].files.get(group[0].stem, FileProgress())
+            found.append((sink, _lines_after(self.directory, group, progress.offset)))
+        return found
+
+    def record(self, group: list[FileName], losses: list[tuple[str, int]]) -> None:
+        """After deleting ``group``: append each sink's loss and log it."""
+        stem = group[0].stem
+        for sink, lines in losses:
+            append_record(
+                losses_path(self.directory, sink), {"stem": stem, "lines": lines, "at": now_iso()}
+            )
+            logger.error(
+                "retention deleted %s before it was shipped to %s: %d lines lost"
+                " (max_unshipped_bytes=%d reached)",
+                stem,
+                self.checkpoints[sink].sink,
+                lines,
+                self.cap,
+            )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _whole_lines_size(path: Path) -> int:
+    """The size of a ``.jsonl`` without a torn tail."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            back = min(size, 1 << 20)
+            f.seek(size - back)
+            tail = f.read(back)
+    except FileNotFoundError:
+        return 0
+    return size - back + tail.rfind(b"\n") + 1
+
+
+def _lines_after(directory: Path, group: list[FileName], offset: int) -> int:
+    """Whole lines of a file past ``offset`` (uncompressed), from its ``.jsonl`` if it
+    is there, else its ``.gz`` (up to any damage)."""
+    stem = group[0].stem
+    lines = 0
+    try:
+        with open(directory / stem, "rb") as f:
+            f.seek(offset)
+            while chunk := f.read(ops.CHUNK_SIZE):
+                lines += chunk.count(b"\n")
+        return lines
+    except FileNotFoundError:
+        pass  # compressed (and removed) meanwhile, or compressed long ago
+    try:
+        for chunk in ops.gunzip(directory / f"{stem}.gz", skip=offset):
+            lines += chunk.count(b"\n")
+    except (OSError, EOFError, zlib.error):
+        pass  # up to the damage
+    return lines
