@@ -52,9 +52,7 @@ def test_a_damaged_checkpoint_is_an_error_naming_the_file_never_a_reset(tmp_path
 
 def test_losses_skip_a_torn_last_line(tmp_path: Path) -> None:
     path = losses_path(tmp_path, "pg")
-    path.write_text(
-        json.dumps({"stem": "a", "lines": 3, "at": "t"}) + "\n" + '{"stem": "b", "li'
-    )
+    path.write_text(json.dumps({"stem": "a", "lines": 3, "at": "t"}) + "\n" + '{"stem": "b", "li')
     assert read_losses(path) == [Loss("a", 3, "t")]
 
 
