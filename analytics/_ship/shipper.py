@@ -33,7 +33,13 @@ from pydantic_core import to_json
 
 from .. import _checkpoint as cp
 from .. import _fileops as ops
-from .._exceptions import ShipError, ShipFatalError, ShipRejectedError, ShipRetryableError
+from .._exceptions import (
+    ShipError,
+    ShipFatalError,
+    ShipperLockedError,
+    ShipRejectedError,
+    ShipRetryableError,
+)
 from .._policy import backoff_delay
 from .._read.files import resolve_metrics_dir
 from .._read.rows import fields_from_line
@@ -41,17 +47,13 @@ from .engine import Batch, Engine, Row, open_engine
 from .pending import PendingReader, Snapshot
 from .target import Target, parse_target
 
-__all__ = ["Shipper", "ShipperLockedError", "ShipperStats"]
+__all__ = ["Shipper", "ShipperStats"]
 
 logger = logging.getLogger("analytics")
 
 MIB = 1024 * 1024
 RETRY_FIRST = 0.5
 """Seconds before the first retry of a batch; doubles per failure, fully jittered."""
-
-
-class ShipperLockedError(ShipError, BlockingIOError):
-    """Another shipper already ships this directory to this sink."""
 
 
 @dataclass
