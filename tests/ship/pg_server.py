@@ -168,6 +168,7 @@ class PgServer:
             "password_encryption": "scram-sha-256",
             "logging_collector": "off",
             "log_min_messages": "warning",
+            "log_checkpoints": "off",
         }
         args = [str(self.bindir / "postgres"), "-D", str(self.data)]
         for key, value in settings.items():
