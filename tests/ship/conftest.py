@@ -1,1 +1,3 @@
 """Fixtures of the shipping tests: real servers, started by the tests themselves."""
+
+from .pg_server import pg_database, pg_private_server, pg_server  # noqa: F401
