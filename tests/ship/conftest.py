@@ -1,1 +1,3 @@
 """Fixtures of the shipping tests: real servers, started by the tests themselves."""
+
+from .ch_server import clickhouse_database, clickhouse_server  # noqa: F401
