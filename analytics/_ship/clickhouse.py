@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from typing import Any
 import anyio
 import httpx
 
-from .._exceptions import ShipFatalError, ShipRejectedError, ShipRetryableError
+from .._exceptions import ShipFatalError, ShipRejectedError, ShipRetryableError, TargetError
 from .._read.figures import QUANTILES, Aggregate, Figure
 from .._read.sql import Dialect
 from .engine import Batch, Row
@@ -318,6 +319,7 @@ _FATAL_CODES = frozenset(
 _REJECTED_CODES = frozenset(
     {
         6,  # CANNOT_PARSE_TEXT
+        32,  # ATTEMPT_TO_READ_AFTER_EOF (a row cut short)
         16,  # NO_SUCH_COLUMN_IN_TABLE
         25,  # CANNOT_PARSE_ESCAPE_SEQUENCE
         26,  # CANNOT_PARSE_QUOTED_STRING
@@ -330,6 +332,7 @@ _REJECTED_CODES = frozenset(
         72,  # CANNOT_PARSE_NUMBER
         117,  # INCORRECT_DATA
         131,  # TOO_LARGE_STRING_SIZE
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
         349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
         1001,  # STD_EXCEPTION (a bad UTF-8 or a value a parser throws on)
     }
@@ -371,8 +374,19 @@ class ClickHouse:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.timeout = float(target.options.get("timeout", "30"))
-        self.secure = target.options.get("secure", "0").lower() in ("1", "true", "yes")
+        try:
+            self.timeout = float(target.options.get("timeout", "30"))
+        except ValueError:
+            self.timeout = math.nan
+        if not 0 < self.timeout < math.inf:
+            raise TargetError(
+                f"bad timeout {target.options['timeout']!r} in {target.display()}:"
+                " a number of seconds above 0"
+            )
+        secure = target.options.get("secure", "0").lower()
+        if secure not in ("0", "1", "true", "false"):
+            raise TargetError(f"bad secure {secure!r} in {target.display()}: 0 or 1")
+        self.secure = secure in ("1", "true")
         self._client: httpx.AsyncClient | None = None
         self.version: str | None = None
         """The server's version, once :meth:`open` has asked."""
@@ -481,9 +495,9 @@ class ClickHouse:
         try:
             response = await client.post("", params=params, content=content)
         except httpx.TransportError as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise ShipRetryableError(
-                f"ClickHouse at {self.target.display()} cannot be reached:"
-                f" {type(exc).__name__}: {exc}"
+                f"ClickHouse at {self.target.display()} cannot be reached ({detail})"
             ) from exc
         if response.status_code != 200:
             header = response.headers.get("X-ClickHouse-Exception-Code")
