@@ -44,9 +44,7 @@ def _postgresql(database: PgDatabase, server: PgServer) -> Central:
     def restart() -> None:
         server.start()
 
-    return Central(
-        "postgresql", database.url, "entries", rows, server.kill_immediate, restart
-    )
+    return Central("postgresql", database.url, "entries", rows, server.kill_immediate, restart)
 
 
 def _clickhouse(database: ClickHouseDatabase, server: ClickHouseServer) -> Central:

@@ -1,4 +1,4 @@
-"""Fixtures of the shipping tests: real servers, started by the tests themselves."""
+"""The shipping tests' servers are fixtures of tests/conftest.py (the docs use them too);
+here, one face for both engines."""
 
-from .ch_server import clickhouse_database, clickhouse_server  # noqa: F401
-from .pg_server import pg_database, pg_private_server, pg_server  # noqa: F401
+from .central import central, crashable  # noqa: F401

@@ -32,11 +32,11 @@ from analytics import (
 from analytics._checkpoint import load_checkpoint, read_losses
 from analytics.testing import foreign_line, write_data_file
 
-from .central import Central, central, crashable  # noqa: F401
+from .central import Central
 
 pytestmark = pytest.mark.slow
 
-FAST = {"poll_interval": 0.05, "min_insert_interval": 0.05, "max_retry_delay": 0.5}
+FAST: dict[str, Any] = {"poll_interval": 0.05, "min_insert_interval": 0.05, "max_retry_delay": 0.5}
 
 
 async def write_mixed(base: Path, n: int, *, session: str = "s", **options: Any) -> list[str]:
@@ -54,7 +54,7 @@ async def write_mixed(base: Path, n: int, *, session: str = "s", **options: Any)
             elif kind == 1:
                 entry = await metrics.track_token_usage(session, "m1", i % 100, i % 50)
             elif kind == 2:
-                entry = await metrics.track_error(session, "Timeout", f"attempt {i} – ü")
+                entry = await metrics.track_error(session, "Timeout", f"attempt {i} - ü")
             else:
                 entry = await metrics.track_session_start(f"{session}-{i}", user_id="u")
             ids.append(entry.id)
@@ -91,7 +91,10 @@ async def wait_caught_up(shipper: Shipper, timeout: float = 60.0) -> None:
             assert checkpoint is not None
             active = [p for p in shipper.checkpoint_file.parent.glob("metrics_*.jsonl")]
             sizes = {p.name: p.stat().st_size for p in active if p.exists()}
-            if all(checkpoint.files.get(n) and checkpoint.files[n].offset >= s for n, s in sizes.items()):
+            if all(
+                checkpoint.files.get(n) and checkpoint.files[n].offset >= s
+                for n, s in sizes.items()
+            ):
                 return
         assert time.monotonic() < deadline, f"not caught up: {stats}"
         await anyio.sleep(0.05)
@@ -246,7 +249,8 @@ async def test_sigterm_stops_cleanly_after_the_batch_in_flight(
     )
     deadline = time.monotonic() + 60
     while len(await central.ids()) < len(written):
-        assert time.monotonic() < deadline and process.poll() is None
+        assert time.monotonic() < deadline
+        assert process.poll() is None
         await anyio.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
