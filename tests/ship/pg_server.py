@@ -40,6 +40,7 @@ __all__ = [
     "SHIPPER_USER",
     "PgDatabase",
     "PgServer",
+    "boot",
     "create_database",
     "find_bindir",
     "pg_database",
@@ -74,12 +75,15 @@ def _unavailable(reason: str) -> NoReturn:
 def find_bindir() -> Path | None:
     """The newest PostgreSQL's ``bin`` directory with ``initdb`` and ``postgres``."""
     override = os.environ.get("ANALYTICS_PG_BINDIR")
-    candidates = [Path(override)] if override else []
 
     def version(path: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
 
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    candidates = (
+        [Path(override)]
+        if override
+        else sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    )
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
             return bindir
@@ -311,7 +315,9 @@ class PgServer:
             await conn.close()
 
 
-def _boot() -> PgServer:
+def boot() -> PgServer:
+    """A new server, started (the caller cleans it up); skips, or fails under
+    ``ANALYTICS_REQUIRE_SERVERS=1``, when PostgreSQL is not installed."""
     pytest.importorskip("asyncpg", reason="asyncpg is not installed (the test extra has it)")
     bindir = find_bindir()
     if bindir is None:
@@ -334,7 +340,7 @@ def _boot() -> PgServer:
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL for the session (tests that stop or kill a server take
     :func:`pg_private_server`)."""
-    server = _boot()
+    server = boot()
     try:
         yield server
     finally:
@@ -344,7 +350,7 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_private_server() -> Iterator[PgServer]:
     """A PostgreSQL of the test's own, free to be stopped and killed."""
-    server = _boot()
+    server = boot()
     try:
         yield server
     finally:

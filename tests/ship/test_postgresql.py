@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import secrets
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +24,14 @@ from analytics._exceptions import (
     ShipRetryableError,
     TargetError,
 )
-from analytics._ship.engine import Batch, Row, open_engine
+from analytics._ship.engine import Batch, Engine, Row, open_engine
 from analytics._ship.postgresql import PostgreSQL
 from analytics._ship.report import summarize_engine
 from analytics._ship.target import parse_target
 from analytics.testing import MemorySink, write_data_file
 
 from ..helpers import foreign_entry, line_of
-from .pg_server import SHIPPER_PASSWORD, PgDatabase, PgServer, create_database
+from .pg_server import SHIPPER_PASSWORD, PgDatabase, PgServer, boot, create_database
 
 pytest.importorskip("asyncpg")
 
@@ -322,23 +323,28 @@ class TestServerRestarts:
     async def test_killed_in_the_middle_of_inserts_then_restarted(
         self, pg_private_server: PgServer
     ) -> None:
-        """An immediate shutdown at random points of a stream of inserts: the failed
-        batches sent again after the restart, the table holds exactly what was sent."""
+        """Immediate shutdowns at random points of a stream of inserts: the failed
+        batches sent again after each restart, the table holds exactly what was sent,
+        once each, in the order sent."""
         server = pg_private_server
         database = await create_database(server)
         engine = await opened(database.url)
         rng = random.Random(14)
-        batches = [rows(300, start=300 * n) for n in range(40)]
-        failures = 0
-        restarts = 0
+        batches = [rows(400, start=400 * n) for n in range(60)]
+        failures = restarts = kills = 0
+        done = asyncio.Event()
+        starting = asyncio.Lock()  # a kill lands on a running server, not on its start
 
         async def killer() -> None:
-            for _ in range(3):
-                await asyncio.sleep(rng.uniform(0.05, 0.4))
-                if server.running:
-                    await asyncio.to_thread(server.kill_immediate)
+            nonlocal kills
+            while kills < 3 and not done.is_set():
+                await asyncio.sleep(rng.uniform(0.02, 0.3))
+                async with starting:
+                    if server.running and not done.is_set():
+                        await asyncio.to_thread(server.kill_immediate)
+                        kills += 1
 
-        kills = asyncio.create_task(killer())
+        killing = asyncio.create_task(killer())
         for number, batch in enumerate(batches):
             while True:
                 try:
@@ -346,15 +352,73 @@ class TestServerRestarts:
                     break
                 except ShipRetryableError:
                     failures += 1
-                    if not server.running:
-                        await asyncio.to_thread(server.start)
-                        restarts += 1
-        await kills
+                    async with starting:
+                        if not server.running:
+                            await asyncio.to_thread(server.start)
+                            restarts += 1
+        done.set()
+        await killing
         await engine.aclose()
-        assert restarts >= 1
+        assert kills >= 1
+        assert restarts == kills
         assert failures >= restarts
         sent = [row.id for batch in batches for row in batch]
-        assert await ids(database) == sent  # each once, and in the order sent
+        assert await ids(database) == sent
+
+    async def test_a_statement_that_takes_too_long_is_retryable(
+        self, pg_database: PgDatabase
+    ) -> None:
+        """A table locked by someone else past command_timeout: retryable, and the
+        next try (on a new connection) goes through once the lock is gone."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        engine = await opened(pg_database.url + "&command_timeout=0.3")
+        target = engine.target
+        holder = await asyncpg.connect(
+            host=target.host, port=target.port, user="postgres", database=target.database
+        )
+        try:
+            locked = holder.transaction()
+            await locked.start()
+            await holder.execute("LOCK TABLE entries IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(ShipRetryableError, match="timed out"):
+                await engine.insert(Batch(rows(5), "a"))
+            await locked.rollback()
+        finally:
+            await holder.close()
+        await engine.insert(Batch(rows(5), "a"))
+        await engine.aclose()
+        assert await count(pg_database) == 5
+
+    async def test_a_server_that_never_answers_is_retryable(self) -> None:
+        """A port that accepts connections (the kernel's backlog) but never speaks."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            port = listener.getsockname()[1]
+            url = f"postgresql://u:pw-1234@127.0.0.1:{port}/db?connect_timeout=0.3"
+            with pytest.raises(ShipRetryableError, match="timed out"):
+                await open_engine(parse_target(url)).open()
+
+
+class TestFixture:
+    def test_missing_binaries_skip_or_fail_under_ci(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No PostgreSQL: a skip naming the package, or a failure with
+        ANALYTICS_REQUIRE_SERVERS=1."""
+        monkeypatch.setenv("ANALYTICS_PG_BINDIR", str(tmp_path))
+        monkeypatch.delenv("ANALYTICS_REQUIRE_SERVERS", raising=False)
+        with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+            boot()
+        monkeypatch.setenv("ANALYTICS_REQUIRE_SERVERS", "1")
+        with pytest.raises(pytest.fail.Exception, match="ANALYTICS_REQUIRE_SERVERS=1"):
+            boot()
+
+    def test_the_engine_satisfies_the_protocol(self) -> None:
+        engine: Engine = PostgreSQL(parse_target("postgresql://u@h/db"))  # checked by mypy
+        assert engine.dialect.column("timestamp").endswith("::bigint")
+        assert engine.entries([]) == '"analytics_entries" AS e'
 
 
 # -- The report on PostgreSQL equals the Python engine's --------------------------------
