@@ -337,6 +337,21 @@ _REJECTED_CODES = frozenset(
         1001,  # STD_EXCEPTION (a bad UTF-8 or a value a parser throws on)
     }
 )
+_STATEMENT_CODES = frozenset(
+    {
+        42,  # NUMBER_OF_ARGUMENTS_DOESNT_MATCH
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        44,  # ILLEGAL_COLUMN
+        46,  # UNKNOWN_FUNCTION
+        47,  # UNKNOWN_IDENTIFIER
+        48,  # NOT_IMPLEMENTED
+        50,  # UNKNOWN_TYPE
+        62,  # SYNTAX_ERROR
+        115,  # UNKNOWN_SETTING
+    }
+)
+"""Our statement is wrong for this server (18.16 answers them with a 500 too): trying
+again cannot help, and bisecting a batch would reject every line."""
 _CODE = re.compile(r"Code: (\d+)")
 _TAIL = re.compile(r",? *e\.what\(\) = \S+$")
 
@@ -354,7 +369,7 @@ def error_for(status: int, body: str, target: Target, code: int | None = None) -
         found = _CODE.search(body)
         code = int(found.group(1)) if found else None
     message = f"ClickHouse at {target.display()}: {_first_line(body)}"
-    if code in _FATAL_CODES or status in (401, 403):
+    if code in _FATAL_CODES or code in _STATEMENT_CODES or status in (401, 403):
         return ShipFatalError(message)
     if code in _REJECTED_CODES:
         return ShipRejectedError(message)
