@@ -28,8 +28,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -152,38 +152,39 @@ def insert_sql(database: str, table: str, settings: Mapping[str, str] | None = N
     return f"INSERT INTO {_table(database, table)}{clause} FORMAT JSONEachRow"
 
 
-def _epoch_us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def encode_rows(rows: Iterable[Row]) -> bytes:
-    """The ``JSONEachRow`` body of ``rows``: one JSON object per line, UTF-8."""
-    parts = []
+    """The ``JSONEachRow`` body of ``rows``: one JSON object per line, UTF-8 (text
+    with a lone surrogate, which UTF-8 cannot hold, goes as ``\\uXXXX`` escapes)."""
+    rows = list(rows)
+    try:
+        return _encode(rows, _json_string).encode()
+    except UnicodeEncodeError:
+        return _encode(rows, _json_ascii).encode()
+
+
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
+_json_ascii: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _encode(rows: list[Row], quote: Callable[[str], str]) -> str:
+    # One f-string per row, the strings quoted by json's C escaper: several times
+    # faster than a dict through json.dumps, and the shipper's hot path.
+    lines = []
     for row in rows:
-        micros = _epoch_us(row.timestamp)
-        record = {
-            "id": row.id,
-            "timestamp": min(max(micros // 1_000_000, 0), _MAX_DATETIME),
-            "timestamp_us": micros,
-            "type": row.type,
-            "session_id": row.session_id,
-            "user_id": row.user_id,
-            "data": row.data,
-            "metadata": row.metadata,
-            "source": row.source,
-        }
-        text = _ENCODER.encode(record)
-        try:
-            parts.append(text.encode())
-        except UnicodeEncodeError:  # a lone surrogate: ClickHouse unescapes \\udXXX
-            parts.append(_ASCII_ENCODER.encode(record).encode())
-        parts.append(b"\n")
-    return b"".join(parts)
+        micros = (row.timestamp - _EPOCH) // _MICROSECOND
+        seconds = min(max(micros // 1_000_000, 0), _MAX_DATETIME)
+        session = "null" if row.session_id is None else quote(row.session_id)
+        user = "null" if row.user_id is None else quote(row.user_id)
+        lines.append(
+            f'{{"id":{quote(row.id)},"timestamp":{seconds},"timestamp_us":{micros},'
+            f'"type":{quote(row.type)},"session_id":{session},"user_id":{user},'
+            f'"data":{quote(row.data)},"metadata":{quote(row.metadata)},'
+            f'"source":{quote(row.source)}}}\n'
+        )
+    return "".join(lines)
 
 
 def entries_sql(database: str, table: str, where: Sequence[str]) -> str:

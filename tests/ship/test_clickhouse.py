@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic_core import to_json
 
 from analytics import Summary, summarize
@@ -145,6 +147,39 @@ class TestEncoding:
         a, b = (json.loads(line) for line in encode_rows([early, late]).splitlines())
         assert (a["timestamp"], b["timestamp"]) == (0, 2**32 - 1)
         assert a["timestamp_us"] == epoch_us(early.timestamp) < 0
+
+    @given(
+        texts=st.lists(st.text(), min_size=5, max_size=5),
+        nulls=st.tuples(st.booleans(), st.booleans()),
+        micros=st.integers(-(10**15), 10**17),
+    )
+    def test_every_string_survives_as_json(
+        self, texts: list[str], nulls: tuple[bool, bool], micros: int
+    ) -> None:
+        """Quotes, backslashes, control and non-ASCII characters, lone surrogates."""
+        row = Row(
+            id=texts[0],
+            timestamp=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros),
+            type=texts[1],
+            session_id=None if nulls[0] else texts[2],
+            user_id=None if nulls[1] else texts[3],
+            data=texts[4],
+            metadata="{}",
+            source="s",
+        )
+        (line,) = encode_rows([row, row]).splitlines()[:1]
+        decoded = json.loads(line)
+        assert decoded == {
+            "id": row.id,
+            "timestamp": min(max(micros // 1_000_000, 0), 2**32 - 1),
+            "timestamp_us": micros,
+            "type": row.type,
+            "session_id": row.session_id,
+            "user_id": row.user_id,
+            "data": row.data,
+            "metadata": "{}",
+            "source": "s",
+        }
 
     def test_a_lone_surrogate_is_escaped_not_fatal(self) -> None:
         (row,) = make_rows(1)
