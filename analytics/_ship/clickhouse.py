@@ -48,6 +48,7 @@ __all__ = [
     "REPORT_FUNCTIONS",
     "ClickHouse",
     "ClickHouseDialect",
+    "cluster_ddl",
     "create_table_sql",
     "decode_answer",
     "encode_rows",
@@ -128,6 +129,34 @@ def create_table_sql(database: str, table: str, *, modern: bool) -> str:
         "ENGINE = ReplacingMergeTree\n"
         "PARTITION BY toYYYYMM(timestamp)\n"
         f"ORDER BY (type, timestamp, id){settings}"
+    )
+
+
+def cluster_ddl(database: str, table: str, cluster: str) -> str:
+    """The statements for a real cluster (not run by :meth:`ClickHouse.open`): a
+    ``ReplicatedReplacingMergeTree`` table ``<table>_local`` on every node, and the
+    ``Distributed`` table ``<table>`` the shipper inserts into and the report reads.
+
+    Rows are sharded by ``cityHash64(id)``, so every copy of an entry lands on one
+    shard, where ``FINAL`` finds and drops the others. Replicated tables remember
+    insert tokens without a table setting (``replicated_deduplication_window``);
+    inserting into the ``Distributed`` table with ``distributed_foreground_insert = 1``
+    (``insert_distributed_sync`` before 23.x) keeps a batch's token with it.
+    """
+    local = f"{table}_local"
+    on = f"ON CLUSTER {_identifier(cluster)}"
+    columns = create_table_sql(database, local, modern=True)
+    body = columns[columns.index("(") : columns.index("ENGINE")]
+    return (
+        f"CREATE TABLE IF NOT EXISTS {_table(database, local)} {on}\n"
+        f"{body}"
+        f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{local}',"
+        " '{replica}')\n"
+        "PARTITION BY toYYYYMM(timestamp)\n"
+        "ORDER BY (type, timestamp, id);\n\n"
+        f"CREATE TABLE IF NOT EXISTS {_table(database, table)} {on} AS {_table(database, local)}\n"
+        f"ENGINE = Distributed({_identifier(cluster)}, {_identifier(database)},"
+        f" {_identifier(local)}, cityHash64(id));"
     )
 
 

@@ -33,6 +33,7 @@ from analytics._exceptions import (
 from analytics._ship.clickhouse import (
     CLICKHOUSE,
     ClickHouse,
+    cluster_ddl,
     create_table_sql,
     decode_answer,
     encode_rows,
@@ -360,6 +361,18 @@ class TestOnCurrentClickHouse:
         assert chdb_db.scalar(f"SELECT count() FROM {chdb_db.table}") == 500
         assert chdb_db.scalar(f"SELECT count() FROM {chdb_db.table} FINAL") == 300
         assert chdb_db.scalar(f"SELECT uniqExact(id) FROM {chdb_db.table}") == 300
+
+    def test_the_cluster_ddl_parses(self, chdb_db: Chdb) -> None:
+        """No cluster here: the current parser accepts both statements, though."""
+        statements = cluster_ddl("db", "entries", "fleet").split(";\n\n")
+        assert len(statements) == 2
+        for statement in statements:
+            formatted = decode_answer(
+                chdb_db.run(f"SELECT formatQuery({CLICKHOUSE.string(statement.rstrip(';'))})")
+            )
+            assert "ON CLUSTER fleet" in formatted[0][0]
+        assert "ReplicatedReplacingMergeTree" in statements[0]
+        assert "cityHash64(id)" in statements[1]
 
     @pytest.mark.parametrize("seed", [1, 2])
     async def test_the_report_equals_the_python_engine(
