@@ -75,7 +75,6 @@ REPORT_FUNCTIONS = (
     "JSONExtractRaw",
     "JSONExtractFloat",
     "JSONExtractBool",
-    "JSONHas",
     "toInt128",
     "arraySort",
 )
@@ -455,8 +454,9 @@ class ClickHouse:
         if self.missing_functions:
             raise ShipFatalError(
                 f"ClickHouse {self.version} at {self.target.display()} cannot compute the"
-                f" report: it lacks {', '.join(self.missing_functions)} (current ClickHouse"
-                " versions have them); shipping to it works"
+                f" report: it lacks {', '.join(self.missing_functions)} and the -OrNull"
+                " aggregate combinators (current ClickHouse versions have them); shipping to"
+                " it works"
             )
         return CLICKHOUSE
 
@@ -490,12 +490,15 @@ class ClickHouse:
                 " does not exist (create it first: the shipper creates only the table)"
             )
         await self._post(self.ddl())
-        logger.debug(
-            "clickhouse %s at %s: table ready, dedup tokens %s",
-            self.version,
-            self.target.display(),
-            "on" if self.tokens else "off",
-        )
+        if self.tokens:
+            logger.debug("clickhouse %s at %s: table ready", self.version, self.target.display())
+        else:
+            logger.info(
+                "clickhouse %s at %s takes no insert_deduplication_token: a retried batch"
+                " is dropped only by FINAL and merges",
+                self.version,
+                self.target.display(),
+            )
 
     def _make_client(self) -> httpx.AsyncClient:
         scheme = "https" if self.secure else "http"
