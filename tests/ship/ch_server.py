@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -212,7 +212,7 @@ class ClickHouseServer:
 
     def log_tail(self, lines: int = 40) -> str:
         parts = []
-        for name in ("stdout.log", "error.log"):
+        for name in ("stdout.log", "error.log", "server.log"):
             path = self.root / "log" / name
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -238,7 +238,9 @@ class ClickHouseDatabase:
 
 
 @pytest.fixture(scope="session")
-def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+def clickhouse_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ClickHouseServer]:
     """A ClickHouse server for the session (skipped where none can be installed,
     failed instead when ``ANALYTICS_REQUIRE_SERVERS=1``)."""
     command = find_clickhouse()
@@ -252,10 +254,29 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
         pytest.skip(reason)
     server = ClickHouseServer(command, tmp_path_factory.mktemp("clickhouse"))
     server.start()
+    plugin = _LogOnFailure(server)
+    request.config.pluginmanager.register(plugin, "clickhouse-server-log")
     try:
         yield server
     finally:
+        request.config.pluginmanager.unregister(plugin)
         server.stop()
+
+
+class _LogOnFailure:
+    """Puts the server's log tail into the report of a failed test that used it."""
+
+    def __init__(self, server: ClickHouseServer) -> None:
+        self.server = server
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed and "clickhouse_server" in getattr(item, "fixturenames", ()):
+            report.sections.append(("clickhouse server log", self.server.log_tail()))
+        return report
 
 
 @pytest.fixture
