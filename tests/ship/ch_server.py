@@ -120,6 +120,8 @@ class ClickHouseServer:
         self.root = root
         self.http_port = _free_port()
         self.tcp_port = _free_port()
+        while self.tcp_port == self.http_port:
+            self.tcp_port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds: float | None = None
         """How long the last start took, until /ping answered."""

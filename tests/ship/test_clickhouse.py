@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
-from analytics import Summary, summarize
+from analytics import Summary, iter_entries, summarize
 from analytics._exceptions import (
     ShipFatalError,
     ShipRejectedError,
@@ -72,8 +72,6 @@ def make_rows(count: int, *, start: int = 0, source: str = SOURCE) -> list[Row]:
 
 def rows_of(directory: Path, source: str = SOURCE) -> list[Row]:
     """Every entry of a writer directory, as the shipper hands them over."""
-    from analytics import iter_entries
-
     return [
         Row(
             id=entry.id,
