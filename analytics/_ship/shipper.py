@@ -171,6 +171,7 @@ class Shipper:
         self._reader: PendingReader | None = None
         self._lock_fd: int | None = None
         self._stop = anyio.Event()
+        self._one_batch = anyio.Lock()
         self._stopped = anyio.Event()
         self._task_group: Any = None
         self._failure: BaseException | None = None
@@ -261,8 +262,8 @@ class Shipper:
         """
         before = self._stats.entries_shipped
         while not self._stop.is_set():
-            work = await self._read()
-            if not await self._ship(work):
+            shipped, work = await self._cycle()
+            if not shipped:
                 break
             if not work.snapshot.full and not work.items:
                 break
@@ -284,10 +285,11 @@ class Shipper:
                     await self._sleep(last_insert + self._min_interval - time.monotonic())
                 if self._stop.is_set():
                     break
-                work = await self._read()
+                started = time.monotonic()
+                shipped, work = await self._cycle()
                 if work.items:
-                    last_insert = time.monotonic()
-                if not await self._ship(work):
+                    last_insert = started
+                if not shipped:
                     break
                 previous_full = work.snapshot.full
                 if not work.items and not work.snapshot.full:
@@ -311,8 +313,12 @@ class Shipper:
             with anyio.move_on_after(seconds):
                 await self._stop.wait()
 
-    async def _read(self) -> _Work:
-        return await anyio.to_thread.run_sync(self._read_blocking)
+    async def _cycle(self) -> tuple[bool, _Work]:
+        """Read, insert, record: one batch. One at a time per shipper (``run`` in the
+        background and a ``ship_once`` call take turns): one batch in flight."""
+        async with self._one_batch:
+            work = await anyio.to_thread.run_sync(self._read_blocking)
+            return await self._ship(work), work
 
     async def _ship(self, work: _Work) -> bool:
         """Insert the work's rows, then record it. ``False`` if stopped before the
@@ -405,8 +411,22 @@ class Shipper:
 
     # -- blocking parts (worker threads) ---------------------------------------------
 
-    def _open_files(self) -> None:
+    def _metrics_dir(self) -> Path:
+        """The directory to ship. A shipper may start before its writer: a base path
+        with no ``metrics`` folder yet, and no data or checkpoint of its own, is the
+        writer's base path, and its ``metrics`` folder is made for it."""
         directory = resolve_metrics_dir(self._base_path)
+        if directory.name == "metrics" or directory != self._base_path:
+            return directory
+        names = os.listdir(directory)
+        if any(n.startswith((f"{self._prefix}_", cp.CHECKPOINT_PREFIX)) for n in names):
+            return directory  # the metrics folder itself, named otherwise
+        directory = directory / "metrics"
+        directory.mkdir(exist_ok=True)
+        return directory
+
+    def _open_files(self) -> None:
+        directory = self._metrics_dir()
         sink = self.target.sink_id
         fd = os.open(cp.lock_path(directory, sink), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if not ops.lock_exclusive(fd, wait=False):

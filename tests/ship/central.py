@@ -3,15 +3,16 @@ what is in it after dedup, and the server's crash and restart."""
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import anyio.to_thread
 import pytest
 
 from .ch_server import ClickHouseDatabase, ClickHouseServer
-from .pg_server import PgDatabase, PgServer, boot, create_database
+from .pg_server import SHIPPER_USER, PgDatabase, PgServer, boot
 
 ENGINES = ["postgresql", "clickhouse"]
 
@@ -39,6 +40,9 @@ class Central:
 
 def _postgresql(database: PgDatabase, server: PgServer) -> Central:
     async def rows(columns: str) -> list[tuple[object, ...]]:
+        exists = await database.fetch("SELECT to_regclass('entries') IS NOT NULL")
+        if not exists[0][0]:
+            return []  # the shipper has not created it yet
         return await database.fetch(f"SELECT {columns} FROM entries")
 
     def restart() -> None:
@@ -49,6 +53,11 @@ def _postgresql(database: PgDatabase, server: PgServer) -> Central:
 
 def _clickhouse(database: ClickHouseDatabase, server: ClickHouseServer) -> Central:
     async def rows(columns: str) -> list[tuple[object, ...]]:
+        exists = await anyio.to_thread.run_sync(
+            server.query, f"EXISTS TABLE {database.qualified} FORMAT TSV"
+        )
+        if exists.strip() != "1":
+            return []  # the shipper has not created it yet
         text = await anyio.to_thread.run_sync(
             server.query, f"SELECT {columns} FROM {database.qualified} FINAL FORMAT TSV"
         )
@@ -57,26 +66,34 @@ def _clickhouse(database: ClickHouseDatabase, server: ClickHouseServer) -> Centr
     return Central("clickhouse", database.url, "entries", rows, server.kill, server.start)
 
 
+def _fresh_database(server: PgServer) -> PgDatabase:
+    name = f"t_{secrets.token_hex(6)}"
+    server.psql(f"CREATE DATABASE {name} OWNER {SHIPPER_USER}")
+    return PgDatabase(server, name, server.url(name))
+
+
 @pytest.fixture(params=ENGINES)
-async def central(request: pytest.FixtureRequest) -> AsyncIterator[Central]:
+def central(request: pytest.FixtureRequest) -> Iterator[Central]:
     """A fresh table on each engine's session server."""
     if request.param == "postgresql":
-        database: PgDatabase = request.getfixturevalue("pg_database")
-        yield _postgresql(database, database.server)
+        server: PgServer = request.getfixturevalue("pg_server")
+        database = _fresh_database(server)
+        yield _postgresql(database, server)
+        if server.running:
+            server.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
     else:
         ch: ClickHouseDatabase = request.getfixturevalue("clickhouse_database")
         yield _clickhouse(ch, ch.server)
 
 
 @pytest.fixture(params=ENGINES)
-async def crashable(request: pytest.FixtureRequest) -> AsyncIterator[Central]:
+def crashable(request: pytest.FixtureRequest) -> Iterator[Central]:
     """A fresh table on a server the test may kill: a private PostgreSQL, or the
     session's ClickHouse (its database fixture brings it back)."""
     if request.param == "postgresql":
         server = boot()
         try:
-            database = await create_database(server)
-            yield _postgresql(database, server)
+            yield _postgresql(_fresh_database(server), server)
         finally:
             server.cleanup()
     else:

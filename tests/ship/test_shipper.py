@@ -23,6 +23,7 @@ from analytics import (
     MetricEntry,
     MetricsWriter,
     MetricType,
+    ShipFatalError,
     Shipper,
     ShipperLockedError,
     read_entries,
@@ -185,7 +186,7 @@ async def test_a_poison_line_among_thousands_is_the_only_one_rejected(
         await shipper.ship_once()
     assert shipped_ids(await central.ids()) == {e.id for e in good}
     rejects = [json.loads(line) for line in shipper.rejects_file.read_text().splitlines()]
-    assert [r["line"].encode() for r in rejects] == poison
+    assert [r["line"].encode() for r in rejects] == [line.rstrip(b"\n") for line in poison]
     assert all(r["error"] for r in rejects)
     assert shipper.stats().rejected_lines == len(poison)
 
@@ -210,11 +211,29 @@ async def test_several_hosts_into_one_table_per_source_exact_and_fleet_report_eq
     for host in hosts:
         for path in (host / "metrics").glob("metrics_*"):
             shutil.copy(path, together / f"{path.name}")
+    if not await reports_on_server(central):
+        return  # ClickHouse 18.16: the clear error is tested below; chdb holds the parity
     fleet = await summarize_central(central.url)
     local = summarize(together)
     assert fleet.model_dump() == local.model_dump()
     one = await summarize_central(central.url, source=sources[1])
     assert one.model_dump() == summarize(hosts[1]).model_dump()
+
+
+async def reports_on_server(central: Central) -> bool:
+    """Whether the server can compute the report (ClickHouse 18.16 lacks the JSON
+    functions: the report says so in one line, which is checked here)."""
+    if central.engine == "postgresql":
+        return True
+    try:
+        await summarize_central(central.url)
+    except ShipFatalError as exc:
+        message = str(exc)
+    else:
+        return True
+    assert "cannot compute the report" in message
+    assert "\n" not in message
+    return False
 
 
 async def test_one_shipper_per_sink_and_directory_others_side_by_side(
@@ -279,6 +298,11 @@ def test_the_report_on_the_server_prints_what_the_python_report_prints(
     remote = subprocess.run(
         [*report, "--engine", engine, "--url", central.url], capture_output=True, text=True
     )
+    if not anyio.run(reports_on_server, central):
+        assert remote.returncode == 1
+        assert remote.stderr.count("\n") == 1
+        assert "cannot compute the report" in remote.stderr
+        return
     assert remote.returncode == 0, remote.stderr
     assert json.loads(remote.stdout) == json.loads(local)
     assert read_entries(tmp_path)  # the directory is untouched by shipping and reporting
