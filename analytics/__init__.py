@@ -44,7 +44,7 @@ from ._read.summary import (
     summarize,
 )
 from ._ship.report import summarize_central
-from ._ship.shipper import Shipper, ShipperStats
+from ._ship.shipper import Shipper, ShipperHealth, ShipperStats
 from ._write.asgi import RequestTimingMiddleware
 from ._write.facade import MetricsWriter, Timing
 from ._write.sinks import LoggingSink, Sink
@@ -85,6 +85,7 @@ __all__ = [
     "ShipRejectedError",
     "ShipRetryableError",
     "Shipper",
+    "ShipperHealth",
     "ShipperLockedError",
     "ShipperStats",
     "Sink",

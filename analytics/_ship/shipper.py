@@ -47,7 +47,7 @@ from .engine import Batch, Engine, Row, open_engine
 from .pending import PendingReader, Snapshot
 from .target import Target, parse_target
 
-__all__ = ["Shipper", "ShipperStats"]
+__all__ = ["Shipper", "ShipperHealth", "ShipperStats"]
 
 logger = logging.getLogger("analytics")
 
@@ -77,7 +77,18 @@ class ShipperStats:
     """Files deleted (by retention) before they were shipped: see the checkpoint."""
     lost_lines: int = 0
     running: bool = False
+    failures_in_a_row: int = 0
+    """Failed attempts at the batch in flight (0 once it is in)."""
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipperHealth:
+    """The answer of :meth:`Shipper.health`."""
+
+    healthy: bool
+    reasons: tuple[str, ...]
+    """Why it is unhealthy; empty when healthy."""
 
 
 @dataclass(slots=True)
@@ -233,6 +244,22 @@ class Shipper:
         """A copy of the counters."""
         return ShipperStats(**self._stats.__dict__)
 
+    def health(self, *, max_lag: float = 60.0) -> ShipperHealth:
+        """Unhealthy while the engine refuses us (stopped for good, or the batch in
+        flight failing), or when the oldest entry not shipped yet is older than
+        ``max_lag`` seconds."""
+        stats, reasons = self._stats, []
+        if self._failure is not None:
+            reasons.append(f"stopped: {self._failure}")
+        if stats.failures_in_a_row:
+            reasons.append(
+                f"{stats.failures_in_a_row} failed attempts in a row: {stats.last_error}"
+            )
+        age = stats.oldest_unshipped_age
+        if age is not None and age > max_lag:
+            reasons.append(f"the oldest entry not shipped is {age:.0f}s old (limit {max_lag:g}s)")
+        return ShipperHealth(not reasons, tuple(reasons))
+
     @property
     def source(self) -> str:
         """The ``source`` column of this directory's rows (after :meth:`open`)."""
@@ -361,6 +388,7 @@ class Shipper:
         while True:
             try:
                 await self.engine.insert(Batch([i.row for i in items], self._token(items)))
+                self._stats.failures_in_a_row = 0
                 if failures:
                     logger.warning(
                         "shipping to %s works again after %d failed attempts",
@@ -370,6 +398,7 @@ class Shipper:
                 return True
             except ShipRetryableError as exc:
                 failures += 1
+                self._stats.failures_in_a_row = failures
                 self._stats.retries += 1
                 self._stats.last_error = str(exc)
                 delay = backoff_delay(failures, RETRY_FIRST, self._max_retry, jitter=1.0)
