@@ -184,7 +184,9 @@ class PostgreSQL:
         return POSTGRESQL
 
     def ddl(self) -> str:
-        """The statements :meth:`open` runs (idempotent: ``IF NOT EXISTS``)."""
+        """The statements :meth:`open` runs to create the table (idempotent: ``IF NOT
+        EXISTS``). Each connection also makes itself a temporary staging table, which
+        lives and dies with the session and needs no privilege beyond ``TEMP``."""
         table = self._table
         name = self.target.table
         return (
@@ -296,6 +298,15 @@ class PostgreSQL:
             self._drop()  # cancelled mid-statement: the connection's state is unknown
             raise
         self._connection = connection
+        version = connection.get_server_version()
+        if version.major < 14 and not self._table_ready:
+            logger.warning(
+                "%s runs PostgreSQL %s.%s: shipping works, but the report needs 14 or newer"
+                " for exact timestamps",
+                target.display(),
+                version.major,
+                version.minor,
+            )
         try:
             if not self._table_ready:
                 await self._create_table(connection)
@@ -313,11 +324,15 @@ class PostgreSQL:
         return connection
 
     async def _create_table(self, connection: Any) -> None:
-        try:
-            await connection.execute(self.ddl())
-        except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-            # Another shipper created it at the same moment: it is there now.
-            await connection.execute(self.ddl())
+        for attempt in range(3):
+            try:
+                await connection.execute(self.ddl())
+                break
+            except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+                # Another shipper created it (or an index) at the same moment; IF NOT
+                # EXISTS does not see what is not committed yet. Now it is there.
+                if attempt == 2:
+                    raise
         self._table_ready = True
         logger.debug("table %s ready on %s", self.target.table, self.target.display())
 
@@ -388,7 +403,7 @@ def _index(table: str, what: str) -> str:
 
 
 def _value(value: Any) -> Any:
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal) and value.is_finite():
         whole = int(value)
         return whole if whole == value else float(value)
     return value

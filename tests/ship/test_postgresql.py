@@ -236,6 +236,34 @@ class TestInsert:
         await engine.aclose()
         assert await count(pg_database) == 0
 
+    async def test_an_insert_cancelled_midway_leaves_all_or_nothing(
+        self, pg_database: PgDatabase
+    ) -> None:
+        """A cancelled insert drops its connection (its state is unknown); the batch
+        is in the table whole or not at all, and sending it again completes it."""
+        engine = await opened(pg_database.url)
+        batch = Batch(rows(20_000), "big")
+        task = asyncio.create_task(engine.insert(batch))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert engine._connection is None
+        assert await count(pg_database) in (0, 20_000)
+        await engine.insert(batch)
+        await engine.aclose()
+        assert await count(pg_database) == 20_000
+
+    async def test_shippers_opening_at_once_all_get_the_table(
+        self, pg_database: PgDatabase
+    ) -> None:
+        engines = [open_engine(parse_target(pg_database.url)) for _ in range(6)]
+        await asyncio.gather(*(engine.open() for engine in engines))
+        for number, engine in enumerate(engines):
+            await engine.insert(Batch(rows(3, start=3 * number), "a"))
+            await engine.aclose()
+        assert await count(pg_database) == 18
+
     async def test_an_empty_batch_is_nothing(self, pg_database: PgDatabase) -> None:
         engine = await opened(pg_database.url)
         await engine.insert(Batch([], "t"))
