@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
+
+from analytics import MetricsWriter
 
 PACKAGE = Path(__file__).parent.parent / "analytics"
 
@@ -153,3 +156,37 @@ def test_the_wings_depend_only_downwards() -> None:
             offences.append(f"{_name(path)} imports {imported}")
     assert offences == []
     assert {_room(p) for p in _package_modules()} >= SHARED | WINGS  # the rooms exist
+
+
+def _track_and_time_methods() -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(getattr(MetricsWriter, name))
+        for name in dir(MetricsWriter)
+        if name.startswith(("track_", "time_"))
+    }
+
+
+def test_track_and_time_methods_take_their_arguments_in_one_order() -> None:
+    """Every ``track_*``/``time_*`` method: ``session_id`` first, then the subject and
+    its details, then ``success``, then ``duration_ms``, then optional extras, then
+    ``**kwargs`` (docs/usage.md states the rule)."""
+    methods = _track_and_time_methods()
+    assert len(methods) >= 12  # ten track_* and two time_*: the rule has something to hold
+    offences = []
+    for name, signature in sorted(methods.items()):
+        params = list(signature.parameters.values())[1:]  # without self
+        names = [p.name for p in params]
+        if names[:1] != ["session_id"] or params[0].kind is not params[0].POSITIONAL_OR_KEYWORD:
+            offences.append(f"{name}: session_id is not the first argument: {names}")
+        if len(names) < 2 or names[1] in {"success", "duration_ms"}:
+            offences.append(f"{name}: no subject after session_id: {names}")
+        if {"success", "duration_ms"} <= set(names) and names.index("success") > names.index(
+            "duration_ms"
+        ):
+            offences.append(f"{name}: duration_ms comes before success: {names}")
+        if params[-1].kind is not params[-1].VAR_KEYWORD:
+            offences.append(f"{name}: does not end with **kwargs: {names}")
+        for param in params[1:]:
+            if param.kind is param.KEYWORD_ONLY:
+                offences.append(f"{name}: {param.name} is keyword-only")
+    assert offences == []

@@ -54,8 +54,8 @@ async def record_every_kind(base: Path) -> None:
     async with JSONLWriter(base) as writer:
         m = MetricsWriter(writer)
         for ms, ok in ((0.42, True), (0.42, True), (0.5, False), (0.31, True)):
-            await m.track_performance("http.request", ms, ok, method="GET", status=200)
-        await m.track_performance("db.query", 12.0, True)
+            await m.track_performance(None, "http.request", ok, ms, method="GET", status=200)
+        await m.track_performance(None, "db.query", True, 12.0)
         await m.track_agent_execution("s1", "planner", True, 40.0, task="plan")
         await m.track_agent_execution("s1", "planner", False, 60.0)
         await m.track_agent_execution("s2", "coder", True)  # no duration

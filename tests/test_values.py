@@ -99,7 +99,12 @@ GOOD: dict[str, dict[str, Any]] = {
         "duration_ms": 2.5,
         "task": "x",
     },
-    "track_performance": {"operation": "op", "duration_ms": 3, "success": True},
+    "track_performance": {
+        "session_id": "s",
+        "operation": "op",
+        "success": True,
+        "duration_ms": 3,
+    },
     "track_hook_triggered": {
         "session_id": "s",
         "hook_name": "h",
@@ -111,8 +116,8 @@ GOOD: dict[str, dict[str, Any]] = {
         "session_id": "s",
         "command": "ls",
         "exit_code": 0,
-        "duration_ms": 1.0,
         "success": True,
+        "duration_ms": 1.0,
     },
     "track_token_usage": {
         "session_id": "s",

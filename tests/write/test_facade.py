@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
+from analytics import ArgumentTypeError, JSONLWriter, MetricEntry, MetricsWriter, MetricType
 
 from ..helpers import read_all
 
@@ -70,7 +70,7 @@ class TestTrackMethods:
         assert e.data == {"error_type": "ValueError", "error_message": "bad", "stack_trace": "tb"}
 
     async def test_performance(self, metrics: MetricsWriter) -> None:
-        e = await metrics.track_performance("db.query", 3.5, True, session_id="s1", rows=3)
+        e = await metrics.track_performance("s1", "db.query", True, 3.5, rows=3)
         assert e.type is MetricType.PERFORMANCE
         assert e.session_id == "s1"
         assert e.data == {"operation": "db.query", "duration_ms": 3.5, "success": True, "rows": 3}
@@ -129,7 +129,7 @@ class TestTrackMethods:
             MetricType.COMMAND_EXECUTED: metrics.track_command_executed("s", "ls"),
             MetricType.ERROR_OCCURRED: metrics.track_error("s", "E", "m"),
             MetricType.TOKEN_USAGE: metrics.track_token_usage("s", "m", 1, 1),
-            MetricType.PERFORMANCE: metrics.track_performance("op", 1.0, True),
+            MetricType.PERFORMANCE: metrics.track_performance("s", "op", True, 1.0),
         }
         returned = [await call for call in calls.values()]
         assert [e.type for e in returned] == list(calls)
@@ -190,10 +190,10 @@ class TestTiming:
     async def test_time_operation_records_a_performance_entry(
         self, metrics: MetricsWriter, sink: Collector
     ) -> None:
-        async with metrics.time_operation("render", session_id="s2", page="home"):
+        async with metrics.time_operation("s2", "render", page="home"):
             pass
         with pytest.raises(RuntimeError):
-            async with metrics.time_operation("render"):
+            async with metrics.time_operation(None, "render"):
                 raise RuntimeError("boom")
         ok, failed = sink.entries
         assert ok.type is MetricType.PERFORMANCE
@@ -203,6 +203,81 @@ class TestTiming:
         assert ok.data["page"] == "home"
         assert failed.data["success"] is False
         assert failed.data["error_type"] == "RuntimeError"
+
+
+class TestArgumentOrder:
+    """0.x changed three signatures to the one order (session_id, subject, details,
+    success, duration_ms): a call written for the old order fails at the call, and
+    writes nothing, rather than meaning something else."""
+
+    @pytest.mark.parametrize(
+        "old_call",
+        [
+            ("s1", "make", 0, 12.5, True),  # exit_code, duration_ms, success
+            ("s1", "make", 0, 12.5),
+            ("s1", "make", 1, 0),  # an int duration of 0 is not a bool
+            ("s1", "make", 0, None, True),  # a bool is not a duration
+        ],
+    )
+    async def test_command_executed_rejects_the_old_order(
+        self, metrics: MetricsWriter, sink: Collector, old_call: tuple[Any, ...]
+    ) -> None:
+        with pytest.raises(ArgumentTypeError, match=r"success|duration_ms"):
+            await metrics.track_command_executed(*old_call)
+        assert sink.entries == []
+
+    async def test_command_executed_takes_success_then_duration(
+        self, metrics: MetricsWriter
+    ) -> None:
+        e = await metrics.track_command_executed("s1", "make", 2, False, 12.5)
+        assert e.data == {"command": "make", "exit_code": 2, "duration_ms": 12.5, "success": False}
+
+    @pytest.mark.parametrize(
+        ("old_call", "error", "match"),
+        [
+            # operation, duration_ms, success: one argument short now
+            (("db.query", 3.5, True), TypeError, r"missing .* 'duration_ms'"),
+            # ... session_id: a number where the operation belongs
+            (("db.query", 3, True, "s1"), ArgumentTypeError, "operation must be a str"),
+        ],
+    )
+    async def test_performance_rejects_the_old_order(
+        self,
+        metrics: MetricsWriter,
+        sink: Collector,
+        old_call: tuple[Any, ...],
+        error: type[Exception],
+        match: str,
+    ) -> None:
+        with pytest.raises(error, match=match):
+            await metrics.track_performance(*old_call)
+        assert sink.entries == []
+
+    async def test_performance_rejects_the_old_keywords_without_a_session(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        with pytest.raises(TypeError, match="session_id"):
+            await metrics.track_performance(  # type: ignore[call-arg]
+                operation="db.query", duration_ms=3.5, success=True
+            )
+        assert sink.entries == []
+
+    async def test_time_operation_rejects_the_old_order(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        with pytest.raises(TypeError, match="operation"):
+            metrics.time_operation("render")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="session_id"):
+            metrics.time_operation("render", session_id="s2")  # type: ignore[call-arg,misc]
+        assert sink.entries == []
+
+    async def test_time_operation_takes_the_session_first(
+        self, metrics: MetricsWriter, sink: Collector
+    ) -> None:
+        async with metrics.time_operation("s2", "render"):
+            pass
+        (e,) = sink.entries
+        assert (e.session_id, e.data["operation"]) == ("s2", "render")
 
 
 async def test_through_a_real_writer_each_method_returns_what_was_written(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ class TestFanOut:
         good = Collector()
         metrics = MetricsWriter(Broken(), good)
         for i in range(3):
-            await metrics.track_performance("op", float(i), True)
+            await metrics.track_performance(None, "op", True, float(i))
         assert len(good.entries) == 3
         assert metrics.sink_errors == 3
         logged = [
