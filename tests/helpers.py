@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gzip
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics import MetricEntry, MetricType, SerializationError
+import pytest
+
+from analytics import (
+    MetricEntry,
+    MetricType,
+    SerializationError,
+)
+from analytics._bounds import TimeBounds, gzip_header, gzip_trailer
 from analytics._models import READING
-from analytics.testing import foreign_line
+from analytics.testing import data_file_name, foreign_line, write_data_file
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -105,3 +121,164 @@ class Heartbeat:
     @property
     def worst(self) -> float:
         return max(self.lateness, default=0.0)
+
+
+class Failing:
+    """Replaces the write system call; fails with ENOSPC while ``on`` is set."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.real = os.write
+
+    def __call__(self, fd: int, data: bytes | memoryview) -> int:
+        if self.on:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.real(fd, data)
+
+
+async def wait_for(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def active_files(metrics_dir: Path) -> list[Path]:
+    return sorted(metrics_dir.glob("metrics_*.jsonl"))
+
+
+def gz_files(metrics_dir: Path) -> list[Path]:
+    return sorted(metrics_dir.glob("metrics_*.jsonl.gz"))
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.entries: list[MetricEntry] = []
+        self.flushes = 0
+        self.closes = 0
+
+    async def write(self, entry: MetricEntry) -> None:
+        self.entries.append(entry)
+
+    async def flush(self) -> None:
+        self.flushes += 1
+
+    async def close(self) -> None:
+        self.closes += 1
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float, type: MetricType = MetricType.TOOL_USE, **fields: object) -> MetricEntry:
+    return MetricEntry(type=type, timestamp=T0 + timedelta(seconds=seconds), **fields)
+
+
+def write_file(
+    metrics_dir: Path,
+    created: datetime,
+    pid: int,
+    entries: list[MetricEntry],
+    compressed: bool = False,
+    tag: str = "abcdef01",
+    tail: bytes = b"",
+) -> Path:
+    """``entries`` in a data file of writer ``pid``, named for ``created``; ``tail``
+    (a torn or foreign line) appended."""
+    return write_data_file(
+        metrics_dir,
+        entries,
+        created=created,
+        pid=pid,
+        tag=tag,
+        compressed=compressed,
+        torn_tail=tail,
+    )
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analytics", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def number(e: MetricEntry) -> int:
+    value = e.data["number"]
+    assert isinstance(value, int)
+    return value
+
+
+def tool(moment: datetime, n: int = 0) -> MetricEntry:
+    """The ``n``-th of a stream of tool calls, at ``moment``."""
+    return MetricEntry(
+        type=MetricType.TOOL_USE,
+        timestamp=moment,
+        session_id=f"s{n % 5}",
+        data={"tool_name": f"t{n % 3}", "success": n % 7 != 0, "duration_ms": float(n % 100)},
+    )
+
+
+def times(entries: list[MetricEntry]) -> list[datetime]:
+    return [e.timestamp for e in entries]
+
+
+def write_entries_file(
+    metrics: Path,
+    created: datetime,
+    entries: list[MetricEntry],
+    *,
+    kind: str = "bounds",  # "bounds" (.gz with header bounds), "legacy" (.gz), "plain"
+    pid: int = 1,
+    tag: str = "abcdef01",
+    tail: bytes = b"",
+) -> Path:
+    """A data file named for ``created``, holding ``entries`` in the given order: plain,
+    gzipped as another tool would ("legacy"), or gzipped with the entry-time bounds in
+    its header, as the writer compresses ("bounds")."""
+    if kind != "bounds":
+        return write_data_file(
+            metrics,
+            entries,
+            created=created,
+            pid=pid,
+            tag=tag,
+            compressed=kind == "legacy",
+            torn_tail=tail,
+        )
+    metrics.mkdir(parents=True, exist_ok=True)
+    data = b"".join(e.to_json_line() for e in entries) + tail
+    path = metrics / data_file_name(created, pid=pid, tag=tag, compressed=True)
+    bounds = (
+        TimeBounds.of(min(e.timestamp for e in entries), max(e.timestamp for e in entries))
+        if entries
+        else None
+    )
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    path.write_bytes(
+        gzip_header(bounds, level=6) + body + gzip_trailer(zlib.crc32(data), len(data))
+    )
+    assert gzip.decompress(path.read_bytes()) == data  # a valid gzip file
+    return path
