@@ -1,3 +1,5 @@
+"""Hypothesis profiles, and the fixtures several test folders share."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from analytics import MetricEntry
+from analytics import MetricEntry, Summary, summarize
 
-from .helpers import T0, at, write_file
+from .helpers import T0, at, record_every_kind, write_file
 
 # Named profiles, chosen with HYPOTHESIS_PROFILE; CI keeps the suite within minutes.
 settings.register_profile(
@@ -55,3 +57,9 @@ def two_processes(tmp_path: Path) -> list[MetricEntry]:
     write_file(metrics_dir, T0 + timedelta(seconds=60), 2, b[30:], tag="abcdef02")
     (metrics_dir / "notes.txt").write_text("not ours\n")
     return sorted(a + b, key=lambda e: e.timestamp)
+
+
+@pytest.fixture
+async def every_kind(tmp_path: Path) -> Summary:
+    await record_every_kind(tmp_path)
+    return summarize(tmp_path)

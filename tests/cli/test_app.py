@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from analytics._cli import main
 
 from ..helpers import run_cli
 
@@ -29,3 +32,23 @@ class TestCommands:
         [line] = done.stderr.splitlines()
         assert line.startswith("analytics")
         assert message in line
+
+
+def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--max-file-size", "10 mb"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "max-file-size" in err
+    assert "Traceback" not in err
+
+
+def test_the_console_script_and_python_m_run_the_same_main() -> None:
+    """``analytics`` (pyproject's [project.scripts]) and ``python -m analytics`` both
+    run the CLI's main; __main__ holds nothing else."""
+    import analytics.__main__
+    from analytics import _cli
+
+    (script,) = metadata.entry_points(group="console_scripts", name="analytics")
+    assert script.load() is _cli.main
+    assert analytics.__main__.main is _cli.main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from analytics import (
     MetricEntry,
 )
 
-from ..helpers import run_cli
+from ..helpers import run_cli, run_main, write_tools_at
 
 
 class TestCommands:
@@ -81,3 +82,57 @@ class TestCommands:
         ]
         count = con.execute("SELECT count(*) FROM read_parquet(?)", [str(out)]).fetchone()
         assert count == (0,)
+
+
+class TestExportFormats:
+    @pytest.fixture
+    def data(self, tmp_path: Path) -> Path:
+        now = datetime.now(UTC)
+        write_tools_at(tmp_path / "metrics", [now - timedelta(seconds=s) for s in range(3)])
+        return tmp_path
+
+    def test_the_format_comes_from_the_extension(
+        self, data: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        for name in ("a.csv", "a.jsonl", "a.json", "a.ndjson", "A.CSV"):
+            assert run_main(["export", str(data), str(data / name)], capsys)[0] == 0
+        with (data / "a.csv").open() as f:
+            assert len(list(csv.DictReader(f))) == 3
+        assert (data / "A.CSV").read_text() == (data / "a.csv").read_text()
+        lines = (data / "a.jsonl").read_bytes().splitlines()
+        assert [MetricEntry.from_json_line(x) for x in lines] == [
+            MetricEntry.model_validate(x) for x in json.loads((data / "a.json").read_text())
+        ]
+        assert (data / "a.ndjson").read_bytes() == (data / "a.jsonl").read_bytes()
+
+    @pytest.mark.parametrize(
+        ("name", "given", "message"),
+        [
+            ("out.txt", None, "cannot tell the format of"),
+            ("out", None, "cannot tell the format of"),
+            ("out.csv", "jsonl", "looks like csv"),
+            ("out.jsonl", "csv", "looks like jsonl"),
+        ],
+    )
+    def test_an_unknown_or_contradicted_extension_is_refused(
+        self,
+        data: Path,
+        capsys: pytest.CaptureFixture[str],
+        name: str,
+        given: str | None,
+        message: str,
+    ) -> None:
+        argv = ["export", str(data), str(data / name)]
+        code, _, err = run_main([*argv, "--format", given] if given else argv, capsys)
+        assert code == 1
+        assert message in err
+        assert len(err.splitlines()) == 1
+        assert not (data / name).exists()
+
+    def test_an_explicit_format_for_an_unknown_extension(
+        self, data: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert (
+            run_main(["export", str(data), str(data / "o.txt"), "--format", "csv"], capsys)[0] == 0
+        )
+        assert (data / "o.txt").read_text().startswith("id,timestamp,type")

@@ -1,4 +1,4 @@
-"""Reading back: iter_entries, read_entries, summarize, and the report commands."""
+"""Reading back: iter_entries and read_entries merge every file in timestamp order."""
 
 from __future__ import annotations
 

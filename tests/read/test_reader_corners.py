@@ -31,7 +31,7 @@ from analytics import (
     summarize_duckdb,
 )
 from analytics._read.reader import scan_file
-from analytics.testing import data_file_name
+from analytics.testing import data_file_name, truncate_gzip
 
 from ..helpers import T0, times, tool, write_entries_file
 
@@ -262,8 +262,7 @@ def test_a_truncated_gz_yields_every_complete_line_before_the_damage(
 ) -> None:
     entries = [tool(T0 + timedelta(milliseconds=i), i) for i in range(30_000)]
     path = write_entries_file(tmp_path / "metrics", T0, entries, kind="legacy")
-    blob = path.read_bytes()
-    path.write_bytes(blob[: len(blob) * 2 // 3])  # really truncated, on disk
+    truncate_gzip(path, keep=2 / 3)  # really truncated, on disk
     # What a streaming decompressor can get out of it, as complete lines:
     inflate = zlib.decompressobj(wbits=31)
     readable = inflate.decompress(path.read_bytes())

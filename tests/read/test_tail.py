@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from analytics import JSONLWriter, MetricEntry, MetricType, iter_entries
-from analytics._policy import format_name
 from analytics._read.tail import DirectoryTail
+from analytics.testing import write_data_file
 
 from ..helpers import T0, number
 
@@ -58,15 +58,13 @@ class TestLast:
             assert [e.id for e in last] == [e.id for e in everything[-n:]] if n else last == []
 
     def test_type_filter_counts_after_filtering(self, tmp_path: Path) -> None:
-        metrics = tmp_path / "metrics"
-        metrics.mkdir()
-        name = format_name("metrics", int(T0.timestamp() * 1e9), 1, "bbbbbbbb")
         kinds = [MetricType.TOOL_USE, MetricType.ERROR_OCCURRED] * 5
-        (metrics / name).write_bytes(
-            b"".join(
-                MetricEntry(type=k, timestamp=T0 + timedelta(seconds=i)).to_json_line()
-                for i, k in enumerate(kinds)
-            )
+        write_data_file(
+            tmp_path / "metrics",
+            [MetricEntry(type=k, timestamp=T0 + timedelta(seconds=i)) for i, k in enumerate(kinds)],
+            created=T0,
+            pid=1,
+            tag="bbbbbbbb",
         )
         last = DirectoryTail(tmp_path, types=["error_occurred"]).last(2)
         assert [e.type for e in last] == [MetricType.ERROR_OCCURRED] * 2

@@ -13,8 +13,9 @@ from analytics import (
     MetricType,
     RequestTimingMiddleware,
 )
+from analytics.testing import MemorySink
 
-from ..helpers import Collector, read_all
+from ..helpers import read_all
 
 Message = dict[str, Any]
 
@@ -45,7 +46,7 @@ async def call(
 
 class TestRequestTimingMiddleware:
     async def test_records_one_performance_entry_per_request(self) -> None:
-        sink = Collector()
+        sink = MemorySink()
         app = RequestTimingMiddleware(hello_app, MetricsWriter(sink), session_header="X-Session")
         sent = await call(app, "/hello", [(b"x-session", b"s-42")])
         assert sent[0]["status"] == 200  # the response passes through untouched
@@ -60,7 +61,7 @@ class TestRequestTimingMiddleware:
         assert isinstance(e.data["duration_ms"], float)
 
     async def test_server_errors_and_exceptions_are_failures(self) -> None:
-        sink = Collector()
+        sink = MemorySink()
         app = RequestTimingMiddleware(hello_app, MetricsWriter(sink), operation="api")
         await call(app, "/down")
         with pytest.raises(RuntimeError, match="boom"):
@@ -72,7 +73,7 @@ class TestRequestTimingMiddleware:
         assert boom.data["operation"] == "api"
 
     async def test_other_scopes_pass_through(self) -> None:
-        sink = Collector()
+        sink = MemorySink()
         seen: list[str] = []
 
         async def app(scope: Any, receive: Any, send: Any) -> None:

@@ -9,41 +9,24 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from analytics import ArgumentTypeError, JSONLWriter, MetricEntry, MetricsWriter, MetricType
+from analytics import ArgumentTypeError, JSONLWriter, MetricsWriter, MetricType
+from analytics.testing import MemorySink
 
 from ..helpers import read_all
 
 
-class Collector:
-    """A minimal writer that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.entries: list[MetricEntry] = []
-        self.flushed = False
-        self.closed = False
-
-    async def write(self, entry: MetricEntry) -> None:
-        self.entries.append(entry)
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def close(self) -> None:
-        self.closed = True
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
 
 
 @pytest.fixture
-def sink() -> Collector:
-    return Collector()
-
-
-@pytest.fixture
-def metrics(sink: Collector) -> MetricsWriter:
+def metrics(sink: MemorySink) -> MetricsWriter:
     return MetricsWriter(sink)
 
 
 class TestTrackMethods:
-    async def test_session_start(self, metrics: MetricsWriter, sink: Collector) -> None:
+    async def test_session_start(self, metrics: MetricsWriter, sink: MemorySink) -> None:
         e = await metrics.track_session_start(
             "s1", user_id="u1", project_path="/p", model="m", branch="main"
         )
@@ -117,7 +100,7 @@ class TestTrackMethods:
         }
 
     async def test_every_type_has_a_track_method(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         calls: dict[MetricType, Any] = {
             MetricType.SESSION_START: metrics.track_session_start("s"),
@@ -137,7 +120,7 @@ class TestTrackMethods:
         assert sink.entries == returned
 
     async def test_bad_extra_value_raises_naming_it_and_writes_nothing(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(ValidationError) as info:
             await metrics.track_tool_use("s1", "grep", True, payload={1, 2})
@@ -153,7 +136,7 @@ class TestGenericTrack:
         assert e.type is MetricType.PERFORMANCE
         assert (e.data, e.metadata, e.session_id, e.user_id) == ({"x": 1}, {"host": "a"}, "s", "u")
 
-    async def test_defaults_from_the_constructor_apply(self, sink: Collector) -> None:
+    async def test_defaults_from_the_constructor_apply(self, sink: MemorySink) -> None:
         metrics = MetricsWriter(sink, user_id="u0", metadata={"service": "api"})
         e = await metrics.track(MetricType.TOOL_USE, metadata={"extra": True})
         assert e.user_id == "u0"
@@ -162,7 +145,7 @@ class TestGenericTrack:
 
 class TestTiming:
     async def test_time_tool_records_duration_and_success(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         async with metrics.time_tool("s1", "grep", pattern="x") as timing:
             await asyncio.sleep(0.02)
@@ -178,7 +161,7 @@ class TestTiming:
         assert e.data["duration_ms"] >= 15
 
     async def test_time_tool_records_failure_and_reraises(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(KeyError):
             async with metrics.time_tool("s1", "lookup"):
@@ -188,7 +171,7 @@ class TestTiming:
         assert e.data["error_type"] == "KeyError"
 
     async def test_time_operation_records_a_performance_entry(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         async with metrics.time_operation("s2", "render", page="home"):
             pass
@@ -220,7 +203,7 @@ class TestArgumentOrder:
         ],
     )
     async def test_command_executed_rejects_the_old_order(
-        self, metrics: MetricsWriter, sink: Collector, old_call: tuple[Any, ...]
+        self, metrics: MetricsWriter, sink: MemorySink, old_call: tuple[Any, ...]
     ) -> None:
         with pytest.raises(ArgumentTypeError, match=r"success|duration_ms"):
             await metrics.track_command_executed(*old_call)
@@ -244,7 +227,7 @@ class TestArgumentOrder:
     async def test_performance_rejects_the_old_order(
         self,
         metrics: MetricsWriter,
-        sink: Collector,
+        sink: MemorySink,
         old_call: tuple[Any, ...],
         error: type[Exception],
         match: str,
@@ -254,7 +237,7 @@ class TestArgumentOrder:
         assert sink.entries == []
 
     async def test_performance_rejects_the_old_keywords_without_a_session(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(TypeError, match="session_id"):
             await metrics.track_performance(  # type: ignore[call-arg]
@@ -263,7 +246,7 @@ class TestArgumentOrder:
         assert sink.entries == []
 
     async def test_time_operation_rejects_the_old_order(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(TypeError, match="operation"):
             metrics.time_operation("render")  # type: ignore[call-arg]
@@ -272,7 +255,7 @@ class TestArgumentOrder:
         assert sink.entries == []
 
     async def test_time_operation_takes_the_session_first(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         async with metrics.time_operation("s2", "render"):
             pass

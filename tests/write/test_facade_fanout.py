@@ -16,11 +16,22 @@ from analytics import (
     MetricsWriter,
     Sink,
 )
+from analytics.testing import MemorySink
 
-from ..helpers import Collector, read_all
+from ..helpers import read_all
 
 
-class Broken(Collector):
+class CountingSink(MemorySink):
+    """A MemorySink that also counts its closes."""
+
+    closes = 0
+
+    async def close(self) -> None:
+        self.closes += 1
+        await super().close()
+
+
+class Broken(MemorySink):
     async def write(self, entry: MetricEntry) -> None:
         raise ConnectionError("endpoint down")
 
@@ -30,7 +41,7 @@ class Broken(Collector):
 
 class TestFanOut:
     async def test_each_entry_goes_to_every_sink(self) -> None:
-        a, b = Collector(), Collector()
+        a, b = CountingSink(), CountingSink()
         metrics = MetricsWriter(a, b)
         e = await metrics.track_tool_use("s1", "grep", True)
         assert a.entries == [e]
@@ -40,7 +51,7 @@ class TestFanOut:
     async def test_a_failing_sink_does_not_stop_the_others(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        good = Collector()
+        good = CountingSink()
         metrics = MetricsWriter(Broken(), good)
         for i in range(3):
             await metrics.track_performance(None, "op", True, float(i))
@@ -70,7 +81,7 @@ class TestFanOut:
                 await metrics.track_tool_use("s1", "grep", True)
 
     async def test_flush_and_close_reach_every_sink(self) -> None:
-        a, b = Collector(), Collector()
+        a, b = CountingSink(), CountingSink()
         metrics = MetricsWriter(a, b)
         await metrics.flush()
         await metrics.close()
@@ -83,7 +94,7 @@ class TestFanOut:
     def test_the_writer_and_logging_sink_are_sinks(self, tmp_path: Path) -> None:
         assert isinstance(JSONLWriter(tmp_path), Sink)
         assert isinstance(LoggingSink(), Sink)
-        assert isinstance(Collector(), Sink)
+        assert isinstance(CountingSink(), Sink)
 
     async def test_a_file_and_a_console_together(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture

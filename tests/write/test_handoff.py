@@ -1,4 +1,4 @@
-"""The writer's threads under load: GIL handoffs and paced flushes."""
+"""The writer's threads under load: GIL handoffs to a waiting worker thread."""
 
 from __future__ import annotations
 

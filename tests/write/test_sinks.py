@@ -1,4 +1,4 @@
-"""Sinks and fan-out, LoggingSink, and the plain-ASGI request timing middleware."""
+"""LoggingSink: one JSON line per entry through logging, at its level."""
 
 from __future__ import annotations
 

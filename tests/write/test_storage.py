@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from analytics import (
     JSONLWriter,
 )
-from analytics._policy import format_name, parse_name
+from analytics._policy import parse_name
+from analytics.testing import write_data_file
 
 from ..helpers import active_files, entry, gz_files, ids_of, lines_of, our_files, read_all
 
@@ -170,17 +172,24 @@ class TestRetention:
     async def test_oldest_by_the_time_in_the_name_not_by_mtime(self, tmp_path: Path) -> None:
         metrics_dir = tmp_path / "metrics"
         metrics_dir.mkdir()
-        old_ns = 1_600_000_000 * 10**9
-        old_names = [format_name("metrics", old_ns + i * 10**9, 1, "0badcafe") for i in range(3)]
-        for name in old_names:
-            path = metrics_dir / (name + ".gz")
-            path.write_bytes(gzip.compress(entry().to_json_line()))
+        old = datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)  # 1_600_000_000 s
+        old_names = []
+        for i in range(3):
+            path = write_data_file(
+                metrics_dir,
+                [entry()],
+                created=old + timedelta(seconds=i),
+                pid=1,
+                tag="0badcafe",
+                compressed=True,
+            )
+            old_names.append(path.name)
             future = 4_000_000_000
             os.utime(path, (future, future))  # newest by mtime, oldest by name
         async with JSONLWriter(tmp_path, max_file_size=1000, max_files=4) as writer:
             await writer.write_batch([entry(i, size=100) for i in range(20)])
         remaining = {p.name for p in our_files(metrics_dir)}
-        assert not any(name + ".gz" in remaining for name in old_names)
+        assert not any(name in remaining for name in old_names)
         assert len(remaining) == 4
 
     async def test_the_active_file_is_never_deleted(self, tmp_path: Path) -> None:

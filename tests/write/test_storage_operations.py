@@ -1,9 +1,9 @@
-"""Operations: time rotation, age retention, configuration sources, stats and health."""
+"""Operations on the files: time rotation, age retention, the file name prefix and the
+compression level."""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
 import time
 from datetime import timedelta
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics import ConfigError, JSONLWriter
-from analytics._policy import format_name, parse_name
+from analytics import ConfigError, JSONLWriter, MetricEntry
+from analytics._policy import parse_name
 
-from ..helpers import entry, our_files, read_all, wait_for
+from ..helpers import entry, lines_of, our_files, read_all, wait_for, write_aged_file
 
 
 def gz_names(metrics_dir: Path, prefix: str = "metrics") -> list[str]:
@@ -47,12 +47,14 @@ class TestTimeRotation:
             info = parse_name(path.name, "metrics")
             assert info is not None
             bucket = int(info.created_ns // (interval * 1e9))
-            for e in read_all_file(path):
+            for e in map(MetricEntry.from_json_line, lines_of(path)):
                 # Every entry was written in the interval its file was created in (or
                 # just after its boundary, before the timer fired).
                 written = e.timestamp.timestamp()
                 assert written >= info.created_ns / 1e9 - 0.05
-                seen[e.data["seq"]] = bucket
+                seq = e.data["seq"]
+                assert isinstance(seq, int)
+                seen[seq] = bucket
         assert sorted(seen) == list(range(12))
         assert len(set(seen.values())) >= 3
 
@@ -87,21 +89,14 @@ class TestTimeRotation:
             JSONLWriter(tmp_path, rotate_interval=value)  # type: ignore[arg-type]
 
 
-def read_all_file(path: Path) -> list:  # type: ignore[type-arg]
-    from analytics import MetricEntry
-
-    raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-    return [MetricEntry.from_json_line(line) for line in raw.splitlines()]
-
-
 def make_old_files(metrics_dir: Path, ages_s: list[float], prefix: str = "metrics") -> list[str]:
-    metrics_dir.mkdir(parents=True, exist_ok=True)
     names = []
     for i, age in enumerate(ages_s):
-        name = format_name(prefix, time.time_ns() - int(age * 1e9), 424242, f"0000000{i}") + ".gz"
-        (metrics_dir / name).write_bytes(gzip.compress(entry(i).to_json_line()))
-        os.utime(metrics_dir / name)  # fresh mtime: only the name may tell the age
-        names.append(name)
+        path = write_aged_file(
+            metrics_dir, age, [entry(i)], pid=424242, tag=f"0000000{i}", prefix=prefix
+        )
+        os.utime(path)  # fresh mtime: only the name may tell the age
+        names.append(path.name)
     return names
 
 

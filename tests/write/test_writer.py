@@ -1,8 +1,10 @@
-"""JSONLWriter: lifecycle, buffering, rotation, compression, retention, restart."""
+"""JSONLWriter: lifecycle, bad input, stats and logging (buffering is the flusher's,
+the files are the storage's: see test_flusher*.py and test_storage*.py)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from analytics import (
     WriterClosedError,
     WriterStateError,
 )
-from analytics._policy import format_name
+from analytics.testing import write_data_file
 
 from ..helpers import active_files, entry, gz_files, lines_of, our_files, read_all
 
@@ -141,10 +143,14 @@ class TestLogging:
     async def test_the_library_logs_under_analytics_and_never_prints(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        metrics_dir = tmp_path / "metrics"
-        metrics_dir.mkdir()
-        name = format_name("metrics", 1_600_000_000 * 10**9, 1, "0badcafe")
-        (metrics_dir / name).write_bytes(entry().to_json_line() + b'{"torn')
+        write_data_file(
+            tmp_path / "metrics",
+            [entry()],
+            created=datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC),
+            pid=1,
+            tag="0badcafe",
+            torn_tail=b'{"torn',
+        )
         with caplog.at_level(logging.DEBUG, logger="analytics"):
             async with JSONLWriter(tmp_path) as writer:
                 await writer.write(entry())

@@ -1,4 +1,5 @@
-"""Backpressure, cancellation, several processes, loop ownership, shutdown, a full disk."""
+"""The writer's durability: cancellation, several processes, loop ownership, shutdown,
+a full disk, and the fsync policy."""
 
 from __future__ import annotations
 
