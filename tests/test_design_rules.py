@@ -268,3 +268,19 @@ def test_each_module_with_logic_has_a_test_module() -> None:
     assert untested == []
     # The door is tested too, by the modules named for it.
     assert all((TESTS / f"{stem}.py").exists() for stem in NOT_NAMED_AFTER_A_MODULE)
+
+
+def test_no_test_module_borrows_from_another() -> None:
+    """Shared helpers live in ``analytics.testing`` or ``tests/helpers.py``: a test
+    module imports nothing from another test module."""
+    offences = []
+    for test in _test_modules():
+        if test.parent.name == "ship":
+            continue  # held to it once the shipping wing has landed
+        for node in ast.walk(ast.parse(test.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")[-1]
+                names = [alias.name for alias in node.names]
+                if module.startswith("test_") or any(n.startswith("test_") for n in names):
+                    offences.append(f"{test.relative_to(TESTS)}:{node.lineno}")
+    assert offences == []
