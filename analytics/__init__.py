@@ -19,6 +19,12 @@ from ._exceptions import (
     ReadError,
     ReportFormatError,
     SerializationError,
+    ShipError,
+    ShipFatalError,
+    ShipperLockedError,
+    ShipRejectedError,
+    ShipRetryableError,
+    TargetError,
     WriteError,
     WriterClosedError,
     WriterStateError,
@@ -37,6 +43,8 @@ from ._read.summary import (
     ToolStats,
     summarize,
 )
+from ._ship.report import summarize_central
+from ._ship.shipper import Shipper, ShipperStats
 from ._write.asgi import RequestTimingMiddleware
 from ._write.facade import MetricsWriter, Timing
 from ._write.sinks import LoggingSink, Sink
@@ -72,8 +80,16 @@ __all__ = [
     "RunStats",
     "SerializationError",
     "SessionStats",
+    "ShipError",
+    "ShipFatalError",
+    "ShipRejectedError",
+    "ShipRetryableError",
+    "Shipper",
+    "ShipperLockedError",
+    "ShipperStats",
     "Sink",
     "Summary",
+    "TargetError",
     "Timing",
     "ToolStats",
     "WriteError",
@@ -85,6 +101,7 @@ __all__ = [
     "iter_entries",
     "read_entries",
     "summarize",
+    "summarize_central",
     "summarize_duckdb",
 ]
 

@@ -191,6 +191,16 @@ class WriterConfig(BaseModel):
         " `max_files`, a file goes when either rule says so.",
         example="30d",
     )
+    max_unshipped_bytes: ByteSize = option(
+        "1 GiB",
+        SIZE,
+        SIZE_FORMS,
+        "With a shipper on the directory (`analytics ship`: its checkpoint is there),"
+        " `max_files` and `max_age` keep the files it has not shipped yet, up to this"
+        " many bytes of them; past that the oldest go, and the lines lost are recorded"
+        " for the shipper and logged as an error.",
+        example="10 GiB",
+    )
     rotate_interval: Seconds | None = option(
         None,
         "duration or none",

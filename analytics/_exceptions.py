@@ -46,6 +46,7 @@ __all__ = [
     "ShipFatalError",
     "ShipRejectedError",
     "ShipRetryableError",
+    "ShipperLockedError",
     "TargetError",
     "WriteError",
     "WriterClosedError",
@@ -148,3 +149,8 @@ class ShipRejectedError(ShipError, ValueError):
 class ShipFatalError(ShipError, PermissionError):
     """Trying again cannot help: authentication failed, or the role or database does
     not exist. The shipper reports it and stops."""
+
+
+class ShipperLockedError(ShipError, BlockingIOError):
+    """Another shipper already ships this directory to this sink (the message names
+    its pid)."""

@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._policy import FileName, parse_name
@@ -20,12 +21,14 @@ __all__ = [
     "compress_to",
     "data_file_names",
     "fsync_dir",
+    "gunzip",
     "link_no_replace",
     "lock_exclusive",
     "open_append",
     "open_new",
     "repair_torn_tail",
     "try_lock_path",
+    "write_all",
 ]
 
 logger = logging.getLogger("analytics")
@@ -37,6 +40,9 @@ _os_ftruncate = os.ftruncate
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read per step when compressing or repairing: large, but bounded."""
+
+GZ_READ_CHUNK = 256 * 1024
+"""Compressed bytes read per step when decompressing."""
 
 
 NEW_SUFFIX = ".new"
@@ -293,16 +299,16 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
         count = os.preadv(src_fd, [buffer], 0)
         if count < CHUNK_SIZE:
             compressed = zlib.compress(view[:count], level, wbits=31)
-            _write_all(out, compressed)
+            write_all(out, compressed)
         else:
             deflate = zlib.compressobj(level, zlib.DEFLATED, 31)
             offset = count
             while True:
                 compressed = deflate.compress(view[:count])
                 if count < CHUNK_SIZE:
-                    _write_all(out, compressed + deflate.flush())
+                    write_all(out, compressed + deflate.flush())
                     break
-                _write_all(out, compressed)
+                write_all(out, compressed)
                 count = os.preadv(src_fd, [buffer], offset)
                 offset += count
         if sync:
@@ -314,7 +320,33 @@ def compress_to(src_fd: int, tmp_path: Path, level: int, *, sync: bool) -> None:
     os.close(out)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_os_write(fd, view) :]
+
+
+def gunzip(path: Path, skip: int = 0) -> Iterator[bytes]:
+    """The uncompressed bytes of a gzip file (all its members), after the first
+    ``skip``, yielded as they come: at a damaged or truncated stream, everything
+    before the damage has been yielded when ``EOFError`` or ``zlib.error`` is raised.
+    """
+    with open(path, "rb") as f:
+        inflate = zlib.decompressobj(wbits=31)
+        started = False
+        while raw := f.read(GZ_READ_CHUNK):
+            while raw:
+                started = True
+                out = inflate.decompress(raw)
+                raw = b""
+                if inflate.eof:  # another member may follow
+                    raw = inflate.unused_data
+                    inflate = zlib.decompressobj(wbits=31)
+                    started = bool(raw)
+                if skip:
+                    cut = min(skip, len(out))
+                    out, skip = out[cut:], skip - cut
+                if out:
+                    yield out
+        if started:
+            raise EOFError("compressed file ended before the end-of-stream marker")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import threading
@@ -14,6 +15,7 @@ from functools import lru_cache
 __all__ = [
     "FileName",
     "NameAllocator",
+    "backoff_delay",
     "expired_groups",
     "next_boundary_ns",
     "parse_name",
@@ -197,3 +199,14 @@ def next_boundary_ns(moment_ns: int, interval_ns: int) -> int:
     """The first multiple of ``interval_ns`` (counted from 1970-01-01 UTC) after
     ``moment_ns``: the next time-rotation boundary."""
     return (rotation_bucket(moment_ns, interval_ns) + 1) * interval_ns
+
+
+def backoff_delay(failures: int, first: float, cap: float, jitter: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: ``first`` doubling per
+    failure, capped at ``cap``, then scaled by a random factor in ``[1 - jitter, 1]``
+    (``jitter=1.0`` is "full jitter": anywhere from 0 to the capped delay), so that
+    clients that failed together do not retry in lockstep. Never overflows: the
+    exponent is capped before the power is computed."""
+    exponent = min(max(failures - 1, 0), 64)
+    base = min(first * 2.0**exponent, cap)
+    return base * (1.0 - jitter + jitter * random.random())

@@ -11,6 +11,10 @@ from hypothesis import HealthCheck, settings
 
 from analytics import MetricEntry, Summary, summarize
 
+# Real servers (PostgreSQL, ClickHouse) for the shipping tests and the docs' examples.
+from tests.ship.ch_server import clickhouse_database, clickhouse_server  # noqa: F401
+from tests.ship.pg_server import pg_database, pg_private_server, pg_server  # noqa: F401
+
 from .helpers import T0, at, record_every_kind, write_file
 
 # Named profiles, chosen with HYPOTHESIS_PROFILE; CI keeps the suite within minutes.

@@ -4,14 +4,18 @@ Each ```python block is one test case, with id ``file:line`` (the line of its op
 fence). It is written to a file in a fresh temporary directory and run there by a new
 interpreter (so: a fresh namespace and a fresh event loop), with a timeout. A block
 preceded by the line ``<!-- fragment -->`` is deliberately incomplete and is skipped;
-it is the only kind that is.
+it is the only kind that is. A ``postgresql://`` or ``clickhouse://`` URL in a block is
+pointed at a real server the test starts (a fresh database each time).
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,8 @@ from .helpers import BLOCKS, Block
 TIMEOUT = 30.0
 # The only third-party packages the docs may import (all in the test extra).
 ALLOWED_THIRD_PARTY = {"analytics", "fastapi", "aiohttp", "httpx", "duckdb"}
+
+SERVER_URL = re.compile(r"(postgresql|clickhouse)://[^\s\"']+")
 
 
 def imported_top_level(code: str) -> set[str]:
@@ -39,11 +45,37 @@ def test_blocks_found() -> None:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
-def test_block_runs(block: Block, tmp_path: Path) -> None:
+def test_block_runs(block: Block, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if block.fragment:
         pytest.skip("marked <!-- fragment -->")
+    cleanups: list[Callable[[], object]] = []
+    code = SERVER_URL.sub(lambda m: server_url(m.group(1), request, cleanups), block.code)
     script = tmp_path / "block.py"
-    script.write_text(block.code, encoding="utf-8")
+    script.write_text(code, encoding="utf-8")
+    try:
+        run_block(block, script, tmp_path)
+    finally:
+        for cleanup in cleanups:
+            cleanup()
+
+
+def server_url(
+    engine: str, request: pytest.FixtureRequest, cleanups: list[Callable[[], object]]
+) -> str:
+    """A fresh database on the session's real server of ``engine``, and its URL."""
+    name = f"docs_{secrets.token_hex(4)}"
+    if engine == "postgresql":
+        pg = request.getfixturevalue("pg_server")
+        pg.psql(f"CREATE DATABASE {name} OWNER shipper")
+        cleanups.append(lambda: pg.psql(f"DROP DATABASE {name} WITH (FORCE)"))
+        return str(pg.url(name))
+    ch = request.getfixturevalue("clickhouse_server")
+    ch.query(f"CREATE DATABASE {name}")
+    cleanups.append(lambda: ch.query(f"DROP DATABASE {name}"))
+    return str(ch.url(name))
+
+
+def run_block(block: Block, script: Path, tmp_path: Path) -> None:
     try:
         result = subprocess.run(
             [sys.executable, "-X", "dev", str(script)],

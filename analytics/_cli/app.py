@@ -13,18 +13,29 @@ from typing import NoReturn
 
 from .. import __version__
 from .._exceptions import AnalyticsError
-from . import demo, export, files, report, tail
+from . import demo, export, files, report, ship, tail
 from .arguments import CliError
 
 DISTRIBUTION = "asyncio-jsonl-analytics"
 
 DESCRIPTION = (
-    "Summarize, follow, export and list the JSON Lines files that asyncio-jsonl-analytics"
-    " writes, or run a demo that writes some."
+    "Summarize, follow, export, list and ship to a central engine the JSON Lines files"
+    " that asyncio-jsonl-analytics writes, or run a demo that writes some."
 )
 
-COMMANDS = {"demo": demo, "report": report, "tail": tail, "export": export, "files": files}
+COMMANDS = {
+    "demo": demo,
+    "report": report,
+    "tail": tail,
+    "export": export,
+    "files": files,
+    "ship": ship,
+}
 """Each command's module: ``add_parser(commands)`` and ``run(args) -> exit status``."""
+
+
+LONG_RUNNING = {"demo", "ship"}
+"""Commands that run on, with libraries that make cycles: the collector stays on."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,15 +86,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     outlives the call.
     """
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("analytics: %(levelname)s: %(message)s"))
-    handler.setLevel(logging.WARNING)
+    command = COMMANDS[args.command]
+    handler = getattr(command, "log_handler", lambda: None)()
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("analytics: %(levelname)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
     logger = logging.getLogger("analytics")
     logger.addHandler(handler)
+    level = logger.level
+    if handler.level < logging.WARNING:
+        logger.setLevel(handler.level)
     collecting = gc.isenabled()
-    run: Callable[[argparse.Namespace], int] = COMMANDS[args.command].run
+    run: Callable[[argparse.Namespace], int] = command.run
     try:
-        if args.command != "demo":
+        if args.command not in LONG_RUNNING:
             # A short-lived process that builds millions of small acyclic objects: the
             # cyclic collector would only walk them over and over (it costs a third of
             # the reading time). Reference counting still frees every entry.
@@ -102,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if collecting:
             gc.enable()
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def quiet_stdout() -> None:

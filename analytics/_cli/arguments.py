@@ -105,8 +105,13 @@ def prefix(text: str) -> str:
     return text
 
 
-def add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", type=Path, help="the writer's base path, or its metrics directory")
+def add_dir(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    parser.add_argument(
+        "dir",
+        type=Path,
+        nargs="?" if optional else None,
+        help="the writer's base path, or its metrics directory",
+    )
     parser.add_argument(
         "--prefix",
         type=prefix,

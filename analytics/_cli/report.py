@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
-from .._read.summary import summarize
-from .._report import FORMATS, render
-from .arguments import Progress, add_dir, add_filters, filters
+import anyio
 
-ENGINES = ("python", "duckdb")
+from .._checkpoint import checkpoint_path, load_checkpoint
+from .._read.files import resolve_metrics_dir
+from .._read.summary import Summary, summarize
+from .._report import FORMATS, render
+from .._ship.report import summarize_central
+from .._ship.target import parse_target
+from .arguments import CliError, Progress, add_dir, add_filters, filters
+
+ENGINES = ("python", "duckdb", "clickhouse", "postgres")
+CENTRAL = {"clickhouse": "clickhouse", "postgres": "postgresql"}
+"""The engines that run the report on the server a shipper ships to (``--url``)."""
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Summarize the entries of a directory: counts, tools, sessions,"
         " errors, tokens and a timeline.",
     )
-    add_dir(report)
+    add_dir(report, optional=True)
     add_filters(report)
     report.add_argument(
         "--format", choices=FORMATS, default="text", help="output format (default: text)"
@@ -29,13 +38,29 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--engine",
         choices=ENGINES,
         default="python",
-        help="duckdb: compute the report in SQL (pip install 'asyncio-jsonl-analytics[duckdb]')",
+        help="duckdb: compute the report in SQL (pip install 'asyncio-jsonl-analytics[duckdb]');"
+        " clickhouse, postgres: on the server that `analytics ship` ships to (--url): the"
+        " entries shipped from DIR, or with no DIR the whole table (every source)",
+    )
+    report.add_argument(
+        "--url",
+        metavar="URL",
+        help="with --engine clickhouse/postgres: the URL given to `analytics ship --to`",
     )
     report.add_argument("--output", type=Path, help="write here instead of stdout")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.engine == "duckdb":
+    if args.engine in CENTRAL:
+        summary = central_summary(args)
+    elif args.dir is None:  # a usage error, as argparse reports them
+        print(
+            "analytics report: error: the following arguments are required: dir"
+            " (see analytics report --help)",
+            file=sys.stderr,
+        )
+        return 2
+    elif args.engine == "duckdb":
         from .._read.duckdb_engine import summarize_duckdb
 
         summary = summarize_duckdb(args.dir, **filters(args))
@@ -49,3 +74,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def central_summary(args: argparse.Namespace) -> Summary:
+    """The report of what was shipped to ``--url``: from ``DIR`` (its checkpoint for
+    that URL names its source), or from every source."""
+    if not args.url:
+        raise CliError(f"--engine {args.engine} needs --url (the URL given to analytics ship)")
+    target = parse_target(args.url)
+    if target.engine != CENTRAL[args.engine]:
+        raise CliError(f"--engine {args.engine} does not match the URL's scheme ({target.engine})")
+    source = None
+    if args.dir is not None:
+        directory = resolve_metrics_dir(args.dir)
+        checkpoint = load_checkpoint(checkpoint_path(directory, target.sink_id))
+        if checkpoint is None:
+            raise CliError(
+                f"{args.dir} has never been shipped to {target.display()} (no checkpoint);"
+                " leave DIR out for the whole table"
+            )
+        source = checkpoint.source
+    return anyio.run(partial(summarize_central, args.url, source=source, **filters(args)))

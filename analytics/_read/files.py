@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .._bounds import TimeBounds, read_bounds
 from .._exceptions import MetricsDirNotFoundError, NotAMetricsDirError
-from .._fileops import data_file_names
+from .._fileops import data_file_names, gunzip
 from .._policy import FileName
 from .filter import Filter
 
@@ -128,32 +128,6 @@ def chunks(path: Path) -> Iterator[bytes]:
     compressed = path.with_name(path.name + ".gz")
     logger.info("%s disappeared while reading; reading on from %s", path.name, compressed.name)
     yield from gunzip(compressed, skip=done)
-
-
-def gunzip(path: Path, skip: int = 0) -> Iterator[bytes]:
-    """The uncompressed bytes of a gzip file (all its members), after the first
-    ``skip``, yielded as they come: at a damaged or truncated stream, everything
-    before the damage has been yielded when ``EOFError`` or ``zlib.error`` is raised.
-    """
-    with open(path, "rb") as f:
-        inflate = zlib.decompressobj(wbits=31)
-        started = False
-        while raw := f.read(RAW_CHUNK):
-            while raw:
-                started = True
-                out = inflate.decompress(raw)
-                raw = b""
-                if inflate.eof:  # another member may follow
-                    raw = inflate.unused_data
-                    inflate = zlib.decompressobj(wbits=31)
-                    started = bool(raw)
-                if skip:
-                    cut = min(skip, len(out))
-                    out, skip = out[cut:], skip - cut
-                if out:
-                    yield out
-        if started:
-            raise EOFError("compressed file ended before the end-of-stream marker")
 
 
 def damaged_prefix(path: Path) -> bytes | None:

@@ -13,9 +13,10 @@ from typing import Unpack
 from .._read.figures import FIGURES
 from .._read.filter import Filter, FilterKeywords
 from .._read.summary import Summary, build_summary
-from .engine import Engine
+from .engine import Engine, open_engine
+from .target import parse_target
 
-__all__ = ["summarize_engine"]
+__all__ = ["summarize_central", "summarize_engine"]
 
 
 async def summarize_engine(
@@ -56,3 +57,26 @@ async def summarize_engine(
 def _epoch_us(moment: datetime) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+async def summarize_central(
+    url: str, *, source: str | None = None, **filters: Unpack[FilterKeywords]
+) -> Summary:
+    """The :class:`Summary` of what was shipped to ``url`` (the URL given to the
+    shipper), computed by that engine: the whole fleet, or only the entries shipped
+    from ``source`` (a shipper's ``source``).
+
+    Raises:
+        TargetError: the URL cannot be used.
+        MissingDependencyError: the engine's client is not installed.
+        ShipRetryableError: the engine cannot be reached.
+        ShipFatalError: authentication failed, or the database does not exist.
+    """
+    keep = Filter(**filters)  # bad filters fail before any connection
+    del keep
+    engine = open_engine(parse_target(url))
+    await engine.open()
+    try:
+        return await summarize_engine(engine, source=source, **filters)
+    finally:
+        await engine.aclose()

@@ -30,7 +30,6 @@ import asyncio
 import inspect
 import logging
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import anyio.to_thread
 
 from .._config import WriterConfig
 from .._exceptions import BufferFullError, WriteError
-from .._policy import next_boundary_ns
+from .._policy import backoff_delay, next_boundary_ns
 from .handoff import GilHandoff
 from .storage import CompressJob, Storage, WriteOutcome
 
@@ -87,9 +86,7 @@ def retry_delay(failures: int) -> float:
     from :data:`RETRY_FIRST`, capped at :data:`RETRY_MAX`, with up to 25% random
     jitter so writers sharing a disk do not retry in lockstep. Never overflows: the
     exponent is capped before the power is computed."""
-    exponent = min(max(failures - 1, 0), 32)
-    base = min(RETRY_FIRST * 2.0**exponent, RETRY_MAX)
-    return base * (0.75 + 0.25 * random.random())
+    return backoff_delay(failures, RETRY_FIRST, RETRY_MAX, jitter=0.25)
 
 
 @dataclass(slots=True)

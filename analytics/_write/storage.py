@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import _fileops as ops
+from .._checkpoint import RetentionGuard
 from .._config import WriterConfig
 from .._policy import (
     FileName,
@@ -177,19 +178,31 @@ class Archive:
         files = self.our_files()
         protected = parse_name(active.name, self.config.filename_prefix) if active else None
         excess, groups = retention_candidates(files, self.config.max_files, protected)
-        deleted = 0
+        expired: list[list[FileName]] = []
         if self.config.max_age is not None:
             max_age_ns = int(self.config.max_age * 1e9)
-            for group in expired_groups(groups, time.time_ns(), max_age_ns):
-                removed = self._delete_group(group)
-                if removed is not None:
-                    deleted += removed
-                    excess -= 1
-                    groups.remove(group)
+            expired = list(expired_groups(groups, time.time_ns(), max_age_ns))
+        doomed = expired + [g for g in groups if g not in expired][: max(excess - len(expired), 0)]
+        guard = RetentionGuard(self.directory, self.config.max_unshipped_bytes) if doomed else None
+        keep = guard.protect(sorted(doomed)) if guard is not None else set()
+        deleted = 0
+        for group in expired:
+            if group[0].stem in keep:
+                excess -= 1  # kept for the shipper: it counts as handled
+                groups.remove(group)
+                continue
+            removed = self._delete_shipped(group, guard)
+            if removed is not None:
+                deleted += removed
+                excess -= 1
+                groups.remove(group)
         for group in groups:
             if excess <= 0:
                 break
-            removed = self._delete_group(group)
+            if group[0].stem in keep:
+                excess -= 1
+                continue
+            removed = self._delete_shipped(group, guard)
             if removed is not None:
                 deleted += removed
                 excess -= 1
@@ -197,6 +210,15 @@ class Archive:
             logger.debug("retention removed %d file(s) from %s", deleted, self.directory)
         self.scan(active_size, None if deleted else files)
         return deleted
+
+    def _delete_shipped(self, group: list[FileName], guard: RetentionGuard | None) -> int | None:
+        """Delete a file; if a shipper had not shipped it all (the guard's cap is
+        reached), record the lines lost once it is gone."""
+        losses = guard.losses(group) if guard is not None else []
+        removed = self._delete_group(group)
+        if removed and losses and guard is not None:
+            guard.record(group, losses)
+        return removed
 
     def _delete_group(self, group: list[FileName]) -> int | None:
         """Delete a file (and its leftover twin) unless somebody holds it.

@@ -130,6 +130,7 @@ class JSONLWriter:
         filename_prefix: str = "metrics",
         rotate_interval: float | str | timedelta | None = None,
         max_age: float | str | timedelta | None = None,
+        max_unshipped_bytes: int | str = 1024**3,
         on_error: ErrorCallback | None = None,
     ) -> None:
         try:
@@ -147,6 +148,7 @@ class JSONLWriter:
                 filename_prefix=filename_prefix,
                 rotate_interval=rotate_interval,
                 max_age=max_age,
+                max_unshipped_bytes=max_unshipped_bytes,
             )
         except ValueError as exc:  # pydantic's ValidationError, with every bad option
             raise ConfigError(f"invalid JSONLWriter options: {exc}") from exc

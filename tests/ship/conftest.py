@@ -1,1 +1,4 @@
-"""Fixtures of the shipping tests: real servers, started by the tests themselves."""
+"""The shipping tests' servers are fixtures of tests/conftest.py (the docs use them too);
+here, one face for both engines."""
+
+from .central import central, crashable  # noqa: F401

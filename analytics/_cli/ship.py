@@ -1,0 +1,164 @@
+"""``analytics ship``: a directory's entries into ClickHouse or PostgreSQL, until
+stopped (SIGINT/SIGTERM: after the batch in flight, exit status 0), or ``--once``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from .._exceptions import ShipError
+from .._ship.engine import open_engine
+from .._ship.shipper import Shipper, ShipperStats
+from .._ship.target import parse_target
+from .arguments import add_dir, count
+
+# What a log record carries besides its message: left out of the JSON lines.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ship = commands.add_parser(
+        "ship",
+        help="ship a directory's entries to ClickHouse or PostgreSQL, exactly once after dedup",
+        description="Ship every entry of a writer's directory into a central table"
+        " (created if absent), at least once, so that the engine's dedup by entry id"
+        " makes it exactly once; runs until interrupted (Ctrl-C or SIGTERM: after the"
+        " batch in flight, exit status 0). Progress is kept in a checkpoint in the"
+        " directory, one per target.",
+    )
+    add_dir(ship)
+    ship.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="clickhouse://HOST:8123/DB?table=NAME or postgresql://USER@HOST:5432/DB?table=NAME",
+    )
+    ship.add_argument("--once", action="store_true", help="ship what is there now, then exit")
+    ship.add_argument(
+        "--print-ddl",
+        action="store_true",
+        help="print the statements that create the table, and exit (connects to nothing)",
+    )
+    ship.add_argument(
+        "--source",
+        help="the source column of this directory's rows (default: HOST/DIRECTORY-ID)",
+    )
+    ship.add_argument(
+        "--batch-lines",
+        type=count,
+        default=20_000,
+        help="the most lines per insert (default: 20000)",
+    )
+
+
+def log_handler() -> logging.Handler | None:
+    """Off a terminal, one JSON object per log line, from INFO up."""
+    if sys.stderr.isatty():
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.INFO)
+    return handler
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        document.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
+        return json.dumps(document, default=str)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = parse_target(args.to)
+    if args.print_ddl:
+        sys.stdout.write(open_engine(target).ddl().rstrip("\n") + "\n")
+        return 0
+    shipper = Shipper(
+        args.dir, target, source=args.source, prefix=args.prefix, batch_lines=args.batch_lines
+    )
+    return anyio.run(_ship, shipper, args.once)
+
+
+async def _ship(shipper: Shipper, once: bool) -> int:
+    progress = _Progress(shipper)
+    failure: ShipError | None = None
+    await shipper.open()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_signals, shipper)
+            tasks.start_soon(progress.run)
+            try:
+                if once:
+                    await shipper.ship_once()
+                else:
+                    await shipper.run()
+            except ShipError as exc:  # raised below, outside the task group
+                failure = exc
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        progress.done()
+        await shipper.aclose()
+    if failure is not None:
+        raise failure
+    stats = shipper.stats()
+    if once or not sys.stderr.isatty():
+        print(
+            f"shipped {stats.entries_shipped:,} entries in {stats.batches:,} batches;"
+            f" {stats.rejected_lines:,} lines rejected; lag {stats.lag_bytes:,} bytes",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def _stop_on_signals(shipper: Shipper) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            shipper.stop()  # after the batch in flight
+            return
+
+
+class _Progress:
+    """One line on a terminal: entries shipped, lag."""
+
+    def __init__(self, shipper: Shipper) -> None:
+        self.shipper = shipper
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    async def run(self) -> None:
+        if not self.enabled:
+            return
+        while True:
+            self.show(self.shipper.stats())
+            await anyio.sleep(0.5)
+
+    def show(self, stats: ShipperStats) -> None:
+        age = stats.oldest_unshipped_age
+        lag = (
+            "caught up"
+            if not stats.lag_bytes and age is None
+            else (
+                f"lag {stats.lag_bytes:,} bytes in {stats.lag_files} files"
+                + (f", oldest {age:.1f}s" if age is not None else "")
+            )
+        )
+        line = f"{time.strftime('%H:%M:%S')} shipped {stats.entries_shipped:,} entries; {lag}"
+        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.show(self.shipper.stats())
+            print(file=sys.stderr)

@@ -1,0 +1,540 @@
+"""The shipper: a directory's entries into a central engine, at least once, so that
+the engine's dedup (by entry ``id``) makes it exactly once.
+
+The directory is the durable buffer; the shipper only reads it. One loop per sink:
+
+    read (worker thread: list, read past each file's offset, decode whole lines)
+      -> insert one batch (the engine; retried with capped, fully jittered backoff;
+         a refused batch is bisected down to the lines the engine refuses)
+      -> checkpoint (worker thread: rejects written, offsets advanced, replaced
+         atomically) -- only after the engine acknowledged the batch.
+
+A crash anywhere re-sends at most the batch in flight, which the engine drops as
+duplicates (a dedup token where the engine knows them, the ``id`` key always).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.to_thread
+from pydantic_core import to_json
+
+from .. import _checkpoint as cp
+from .. import _fileops as ops
+from .._exceptions import (
+    ShipError,
+    ShipFatalError,
+    ShipperLockedError,
+    ShipRejectedError,
+    ShipRetryableError,
+)
+from .._policy import backoff_delay
+from .._read.files import resolve_metrics_dir
+from .._read.rows import fields_from_line
+from .engine import Batch, Engine, Row, open_engine
+from .pending import PendingReader, Snapshot
+from .target import Target, parse_target
+
+__all__ = ["Shipper", "ShipperStats"]
+
+logger = logging.getLogger("analytics")
+
+MIB = 1024 * 1024
+RETRY_FIRST = 0.5
+"""Seconds before the first retry of a batch; doubles per failure, fully jittered."""
+
+
+@dataclass
+class ShipperStats:
+    """What a shipper has done, and how far behind it is."""
+
+    entries_shipped: int = 0
+    bytes_shipped: int = 0
+    """Bytes of the lines shipped, as they are in the files."""
+    batches: int = 0
+    retries: int = 0
+    rejected_lines: int = 0
+    """Lines written to the rejects file: not entries, or refused by the engine."""
+    lag_bytes: int = 0
+    """Uncompressed bytes in the directory not shipped yet (at the last read)."""
+    lag_files: int = 0
+    oldest_unshipped_age: float | None = None
+    """Seconds since the oldest entry not shipped yet was written (by its timestamp);
+    ``None`` when everything is shipped."""
+    lost_files: int = 0
+    """Files deleted (by retention) before they were shipped: see the checkpoint."""
+    lost_lines: int = 0
+    running: bool = False
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class _Item:
+    row: Row
+    stem: str
+    start: int
+    end: int
+    line: bytes
+
+
+@dataclass
+class _Work:
+    """One read: what to insert, and what to record once it is in."""
+
+    snapshot: Snapshot
+    items: list[_Item] = field(default_factory=list)
+    refused: list[tuple[_Item | None, str, int, bytes, str]] = field(default_factory=list)
+    """(item, stem, offset, line, reason) of lines to write to the rejects file."""
+    oldest: datetime | None = None
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.snapshot.segments)
+
+
+class Shipper:
+    """Ship the entries of ``base_path`` (the writer's directory) to ``to``.
+
+    ::
+
+        async with Shipper("./data", to="clickhouse://127.0.0.1:8123/db?table=entries"):
+            ...  # ships in the background until the block ends
+
+    Args:
+        base_path: the directory given to ``JSONLWriter`` (or its ``metrics`` folder).
+        to: ``clickhouse://HOST:8123/DB?table=NAME`` or
+            ``postgresql://USER@HOST:5432/DB?table=NAME``.
+        source: what the ``source`` column says for this directory; by default
+            ``<host name>/<directory id>`` (the id is kept in the directory).
+        prefix: the writer's ``filename_prefix``.
+        batch_lines, batch_bytes: the most lines and (about) bytes per insert.
+        min_insert_interval: under load, at most one insert per this many seconds
+            (what ClickHouse and PostgreSQL advise: few, large inserts).
+        poll_interval: how often a caught-up shipper looks for new lines.
+        max_retry_delay: the longest wait between retries of a failing batch.
+
+    Raises:
+        TargetError: ``to`` cannot be used.
+        MissingDependencyError: the engine's client is not installed.
+    """
+
+    def __init__(
+        self,
+        base_path: str | os.PathLike[str],
+        to: str | Target,
+        *,
+        source: str | None = None,
+        prefix: str = "metrics",
+        batch_lines: int = 20_000,
+        batch_bytes: int = 16 * MIB,
+        min_insert_interval: float = 1.0,
+        poll_interval: float = 0.5,
+        max_retry_delay: float = 30.0,
+        sync: bool = True,
+    ) -> None:
+        self.target = to if isinstance(to, Target) else parse_target(to)
+        self.engine: Engine = open_engine(self.target)
+        for name, value in (("batch_lines", batch_lines), ("batch_bytes", batch_bytes)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, number in (
+            ("min_insert_interval", min_insert_interval),
+            ("poll_interval", poll_interval),
+            ("max_retry_delay", max_retry_delay),
+        ):
+            if not (isinstance(number, int | float) and math.isfinite(number) and number >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {number!r}")
+        self._base_path = Path(base_path)
+        self._source = source
+        self._prefix = prefix
+        self._batch_lines = batch_lines
+        self._batch_bytes = batch_bytes
+        self._min_interval = float(min_insert_interval)
+        self._poll = float(poll_interval)
+        self._max_retry = float(max_retry_delay)
+        self._sync = sync
+        self._stats = ShipperStats()
+        self._checkpoint: cp.Checkpoint | None = None
+        self._directory: Path | None = None
+        self._reader: PendingReader | None = None
+        self._lock_fd: int | None = None
+        self._stop = anyio.Event()
+        self._stopped = anyio.Event()
+        self._task_group: Any = None
+        self._failure: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Take the sink's lock, load the checkpoint and connect (creating the table
+        if it is absent). Does not start shipping: see :meth:`run`, :meth:`ship_once`,
+        or use the shipper as an async context manager.
+
+        Raises:
+            MetricsDirNotFoundError: the directory does not exist.
+            ShipperLockedError: another shipper holds this sink's lock.
+            ShipRetryableError: the engine cannot be reached.
+            ShipFatalError: authentication failed, or the database does not exist.
+        """
+        await anyio.to_thread.run_sync(self._open_files)
+        try:
+            await self.engine.open()
+        except BaseException:
+            await self._close_files()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection and release the lock (the checkpoint is already saved
+        after every batch)."""
+        await self.engine.aclose()
+        await self._close_files()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._run_in_background)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        finally:
+            self._task_group = None
+            await self.aclose()
+        if self._failure is not None and exc is None:
+            raise self._failure
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the batch in flight (safe from a signal
+        handler running on the loop)."""
+        self._stop.set()
+
+    def stats(self) -> ShipperStats:
+        """A copy of the counters."""
+        return ShipperStats(**self._stats.__dict__)
+
+    @property
+    def source(self) -> str:
+        """The ``source`` column of this directory's rows (after :meth:`open`)."""
+        assert self._checkpoint is not None, "open() first"
+        return self._checkpoint.source
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Where this sink's checkpoint is (after :meth:`open`)."""
+        assert self._directory is not None, "open() first"
+        return cp.checkpoint_path(self._directory, self.target.sink_id)
+
+    @property
+    def rejects_file(self) -> Path:
+        """Where the lines refused for good are written (after :meth:`open`)."""
+        assert self._directory is not None, "open() first"
+        return cp.rejects_path(self._directory, self.target.sink_id)
+
+    # -- shipping --------------------------------------------------------------------
+
+    async def ship_once(self) -> int:
+        """Ship everything in the directory now, then return how many entries were
+        shipped. (What a writer adds meanwhile may be shipped too.)
+
+        Raises:
+            ShipFatalError: the engine refuses us for good.
+        """
+        before = self._stats.entries_shipped
+        while not self._stop.is_set():
+            work = await self._read()
+            if not await self._ship(work):
+                break
+            if not work.snapshot.full and not work.items:
+                break
+        return self._stats.entries_shipped - before
+
+    async def run(self) -> None:
+        """Ship until :meth:`stop` is called: new lines within about ``poll_interval``
+        of their flush, at most one insert per ``min_insert_interval`` under load.
+
+        Raises:
+            ShipFatalError: the engine refuses us for good (logged first).
+        """
+        self._stats.running = True
+        last_insert = -math.inf
+        previous_full = False
+        try:
+            while not self._stop.is_set():
+                if not previous_full:
+                    await self._sleep(last_insert + self._min_interval - time.monotonic())
+                if self._stop.is_set():
+                    break
+                work = await self._read()
+                if work.items:
+                    last_insert = time.monotonic()
+                if not await self._ship(work):
+                    break
+                previous_full = work.snapshot.full
+                if not work.items and not work.snapshot.full:
+                    await self._sleep(self._poll)
+        except ShipFatalError as exc:
+            self._stats.last_error = str(exc)
+            logger.error("shipping to %s stopped: %s", self.target.display(), exc)
+            raise
+        finally:
+            self._stats.running = False
+            self._stopped.set()
+
+    async def _run_in_background(self) -> None:
+        try:
+            await self.run()
+        except ShipError as exc:
+            self._failure = exc
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with anyio.move_on_after(seconds):
+                await self._stop.wait()
+
+    async def _read(self) -> _Work:
+        return await anyio.to_thread.run_sync(self._read_blocking)
+
+    async def _ship(self, work: _Work) -> bool:
+        """Insert the work's rows, then record it. ``False`` if stopped before the
+        engine took them (nothing recorded: they are read again next time)."""
+        if work.items:
+            self._stats.oldest_unshipped_age = (
+                (datetime.now(UTC) - work.oldest).total_seconds() if work.oldest else None
+            )
+            delivered = await self._deliver(work.items, work)
+            if not delivered:
+                return False
+        if work.changes or work.refused:
+            await anyio.to_thread.run_sync(self._record, work)
+        if work.items:
+            self._stats.batches += 1
+            self._stats.entries_shipped += len(work.items) - sum(
+                1 for item, *_ in work.refused if item is not None
+            )
+            self._stats.bytes_shipped += sum(len(item.line) + 1 for item in work.items)
+            logger.info(
+                "shipped %d entries to %s; lag %d bytes in %d files",
+                len(work.items),
+                self.target.display(),
+                work.snapshot.lag_bytes,
+                work.snapshot.lag_files,
+                extra={
+                    "entries": len(work.items),
+                    "lag_bytes": work.snapshot.lag_bytes,
+                    "lag_files": work.snapshot.lag_files,
+                },
+            )
+        if not work.snapshot.full and not work.snapshot.lag_bytes:
+            self._stats.oldest_unshipped_age = None
+        return True
+
+    async def _deliver(self, items: Sequence[_Item], work: _Work) -> bool:
+        """Insert ``items`` until the engine has them all (retrying, and bisecting a
+        refused batch). ``False`` if stopped while waiting to retry."""
+        failures = 0
+        while True:
+            try:
+                await self.engine.insert(Batch([i.row for i in items], self._token(items)))
+                if failures:
+                    logger.warning(
+                        "shipping to %s works again after %d failed attempts",
+                        self.target.display(),
+                        failures,
+                    )
+                return True
+            except ShipRetryableError as exc:
+                failures += 1
+                self._stats.retries += 1
+                self._stats.last_error = str(exc)
+                delay = backoff_delay(failures, RETRY_FIRST, self._max_retry, jitter=1.0)
+                if failures == 1 or failures % 10 == 0:
+                    logger.warning(
+                        "shipping to %s failed (%s); retrying (attempt %d)",
+                        self.target.display(),
+                        exc,
+                        failures + 1,
+                    )
+                await self._sleep(delay)
+                if self._stop.is_set():
+                    return False
+            except ShipRejectedError as exc:
+                if len(items) == 1:
+                    item = items[0]
+                    work.refused.append((item, item.stem, item.start, item.line, str(exc)))
+                    return True
+                middle = len(items) // 2
+                for half in (items[:middle], items[middle:]):
+                    if not await self._deliver(half, work):
+                        return False
+                return True
+
+    def _token(self, items: Sequence[_Item]) -> str:
+        """The same rows always get the same token: source, then each file's range."""
+        ranges: list[str] = []
+        stem, start, end = items[0].stem, items[0].start, items[0].end
+        for item in items[1:]:
+            if item.stem == stem and item.start == end:
+                end = item.end
+                continue
+            ranges.append(f"{stem}:{start}-{end}")
+            stem, start, end = item.stem, item.start, item.end
+        ranges.append(f"{stem}:{start}-{end}")
+        assert self._checkpoint is not None
+        text = "|".join([self._checkpoint.source, *ranges])
+        return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+    # -- blocking parts (worker threads) ---------------------------------------------
+
+    def _open_files(self) -> None:
+        directory = resolve_metrics_dir(self._base_path)
+        sink = self.target.sink_id
+        fd = os.open(cp.lock_path(directory, sink), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if not ops.lock_exclusive(fd, wait=False):
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ShipperLockedError(
+                f"another shipper (pid {holder}) holds the lock of {directory} for"
+                f" {self.target.display()}"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            checkpoint = cp.load_checkpoint(cp.checkpoint_path(directory, sink))
+            if checkpoint is None:
+                source = self._source or cp.default_source(directory)
+                checkpoint = cp.Checkpoint(sink=self.target.display(), source=source)
+            elif self._source is not None and self._source != checkpoint.source:
+                raise ValueError(
+                    f"{cp.checkpoint_path(directory, sink)} ships as source"
+                    f" {checkpoint.source!r}, not {self._source!r}"
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd, self._directory, self._checkpoint = fd, directory, checkpoint
+        self._reader = PendingReader(directory, self._prefix)
+        self._stats.lost_files = len(checkpoint.lost)
+        self._stats.lost_lines = sum(max(loss.lines, 0) for loss in checkpoint.lost)
+
+    async def _close_files(self) -> None:
+        def close() -> None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+        await anyio.to_thread.run_sync(close)
+
+    def _read_blocking(self) -> _Work:
+        assert self._reader is not None
+        assert self._checkpoint is not None
+        snapshot = self._reader.read(self._checkpoint.files, self._batch_lines, self._batch_bytes)
+        work = _Work(snapshot)
+        source = self._checkpoint.source
+        oldest: datetime | None = None
+        for segment in snapshot.segments:
+            position = segment.start
+            for line in segment.lines:
+                start, position = position, position + len(line) + 1
+                if not line.strip():
+                    continue
+                try:
+                    kind, moment, _, ident, sid, uid, data, meta = fields_from_line(line)
+                    row = Row(
+                        ident,
+                        moment,
+                        kind,
+                        sid,
+                        uid,
+                        to_json(data).decode(),
+                        to_json(meta).decode(),
+                        source,
+                    )
+                except ValueError as exc:  # pydantic's ValidationError included
+                    reason = f"not a valid entry: {str(exc).splitlines()[0]}"
+                    work.refused.append((None, segment.stem, start, line, reason))
+                    continue
+                if oldest is None or moment < oldest:
+                    oldest = moment
+                work.items.append(_Item(row, segment.stem, start, position, line))
+        work.oldest = oldest
+        self._stats.lag_bytes = snapshot.lag_bytes
+        self._stats.lag_files = snapshot.lag_files
+        return work
+
+    def _record(self, work: _Work) -> None:
+        """After the engine has the batch: rejects, then the checkpoint."""
+        assert self._directory is not None
+        assert self._checkpoint is not None
+        checkpoint, sink = self._checkpoint, self.target.sink_id
+        for _item, stem, offset, line, reason in work.refused:
+            cp.append_record(
+                cp.rejects_path(self._directory, sink),
+                {
+                    "at": cp.now_iso(),
+                    "stem": stem,
+                    "offset": offset,
+                    "error": reason,
+                    "line": line.decode("utf-8", errors="replace"),
+                },
+            )
+            logger.error("%s at byte %d: line rejected (%s)", stem, offset, reason)
+        for segment in work.snapshot.segments:
+            checkpoint.files[segment.stem] = cp.FileProgress(segment.end, segment.complete)
+        shipped = len(work.items) - sum(1 for item, *_ in work.refused if item is not None)
+        checkpoint.shipped += shipped
+        checkpoint.rejected += len(work.refused)
+        self._stats.rejected_lines += len(work.refused)
+        self._fold_losses(work.snapshot.stems)
+        cp.save_checkpoint(cp.checkpoint_path(self._directory, sink), checkpoint, sync=self._sync)
+
+    def _fold_losses(self, present: set[str]) -> None:
+        """Fold in the losses the writer's retention guard recorded, and prune the
+        files that are gone: shipped ones silently, others as losses."""
+        assert self._directory is not None
+        assert self._checkpoint is not None
+        checkpoint = self._checkpoint
+        known = {loss.stem for loss in checkpoint.lost}
+        for loss in cp.read_losses(cp.losses_path(self._directory, self.target.sink_id)):
+            if loss.stem not in known:
+                known.add(loss.stem)
+                self._lose(loss)
+        for stem in [stem for stem in checkpoint.files if stem not in present]:
+            progress = checkpoint.files.pop(stem)
+            if progress.complete or stem in known:
+                continue
+            logger.error(
+                "%s was deleted before it was all shipped (by hand, or by a writer"
+                " without the retention guard): its lines past byte %d are lost",
+                stem,
+                progress.offset,
+            )
+            self._lose(cp.Loss(stem, -1, cp.now_iso()))
+
+    def _lose(self, loss: cp.Loss) -> None:
+        assert self._checkpoint is not None
+        self._checkpoint.lost.append(loss)
+        self._stats.lost_files += 1
+        self._stats.lost_lines += max(loss.lines, 0)
