@@ -45,3 +45,49 @@ entries = st.builds(
     data=json_objects,
     metadata=json_objects,
 )
+
+
+# JSON values an entry's data may hold, as other writers write them.
+_anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.sampled_from([10**400, -(10**400), 0, 2**63, 2**63 - 1024, 1e300]),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.sampled_from(["x", "", "it's", "0"]),
+)
+
+
+# Names (any JSON but floats: their text is the writer's, not a rule of ours).
+_names = st.one_of(
+    st.sampled_from(["grep", "edit", "é", "x", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.lists(st.sampled_from([1, "a", None]), max_size=2),
+)
+
+
+_data = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": _names,
+        "ok": _anything,
+        "code": _anything,
+        "n": _anything,
+        "d": _anything,
+        "note": _names,
+    },
+)
+
+
+figure_rows = st.lists(
+    st.tuples(
+        st.integers(0, 400_000),  # seconds after a start: distinct (SQL orders no ties)
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["s1", "s2", "it's", None]),
+        _data,
+    ),
+    max_size=30,
+    unique_by=lambda row: row[0],
+)

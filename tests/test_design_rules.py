@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
+
+from analytics import MetricsWriter
 
 PACKAGE = Path(__file__).parent.parent / "analytics"
 
@@ -194,3 +197,131 @@ def test_the_wings_depend_only_downwards() -> None:
             offences.append(f"{_name(path)} imports {imported}")
     assert offences == []
     assert {_room(p) for p in _package_modules()} >= SHARED | WINGS  # the rooms exist
+
+
+def _track_and_time_methods() -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(getattr(MetricsWriter, name))
+        for name in dir(MetricsWriter)
+        if name.startswith(("track_", "time_"))
+    }
+
+
+def test_track_and_time_methods_take_their_arguments_in_one_order() -> None:
+    """Every ``track_*``/``time_*`` method: ``session_id`` first, then the subject and
+    its details, then ``success``, then ``duration_ms``, then optional extras, then
+    ``**kwargs`` (docs/usage.md states the rule)."""
+    methods = _track_and_time_methods()
+    assert len(methods) >= 12  # ten track_* and two time_*: the rule has something to hold
+    offences = []
+    for name, signature in sorted(methods.items()):
+        params = list(signature.parameters.values())[1:]  # without self
+        names = [p.name for p in params]
+        if names[:1] != ["session_id"] or params[0].kind is not params[0].POSITIONAL_OR_KEYWORD:
+            offences.append(f"{name}: session_id is not the first argument: {names}")
+        if len(names) < 2 or names[1] in {"success", "duration_ms"}:
+            offences.append(f"{name}: no subject after session_id: {names}")
+        if {"success", "duration_ms"} <= set(names) and names.index("success") > names.index(
+            "duration_ms"
+        ):
+            offences.append(f"{name}: duration_ms comes before success: {names}")
+        if params[-1].kind is not params[-1].VAR_KEYWORD:
+            offences.append(f"{name}: does not end with **kwargs: {names}")
+        for param in params[1:]:
+            if param.kind is param.KEYWORD_ONLY:
+                offences.append(f"{name}: {param.name} is keyword-only")
+    assert offences == []
+
+
+TESTS = Path(__file__).parent
+# tests/<folder>/ mirrors analytics/<wing>/.
+TEST_FOLDERS = {"write": "_write", "read": "_read", "cli": "_cli", "ship": "_ship"}
+# Top-level test modules that are not named after one module: the package door
+# (``analytics/__init__.py``) and the checks of the whole tree.
+NOT_NAMED_AFTER_A_MODULE = {
+    "test_public_api": "analytics/__init__.py: names, reprs, pickling, the version",
+    "test_exports": "analytics/__init__.py: __all__ and the documented names",
+    "test_design_rules": "the whole package: these rules",
+    "test_docs_examples": "README.md and docs/*.md: every Python block runs",
+}
+# Wings being written now, whose modules may not have their tests yet.
+PENDING = {"_ship"}
+
+
+def _has_logic(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        for node in tree.body
+    )
+
+
+def _module_tested_by(test: Path) -> Path | None:
+    """The source module a test module is named after, by the convention:
+    ``tests/<wing>/test_<module>[_<topic>].py`` for ``analytics/_<wing>/<module>.py``,
+    ``tests/test_<module>[_<topic>].py`` for ``analytics/[_]<module>.py``."""
+    rest = test.stem.removeprefix("test_")
+    if test.parent == TESTS:
+        candidates = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("__")]
+    else:
+        candidates = list((PACKAGE / TEST_FOLDERS[test.parent.name]).glob("*.py"))
+    # The longest name that fits: ``duckdb_engine`` before a module ``duckdb``.
+    for source in sorted(candidates, key=lambda p: -len(p.stem)):
+        name = source.stem.removeprefix("_")
+        if rest == name or rest.startswith(name + "_"):
+            return source
+    return None
+
+
+def _test_modules() -> list[Path]:
+    return sorted(
+        [
+            *TESTS.glob("test_*.py"),
+            *(p for f in TEST_FOLDERS for p in (TESTS / f).glob("test_*.py")),
+        ]
+    )
+
+
+def test_each_test_module_is_named_after_the_module_it_tests() -> None:
+    """A maintainer changing ``analytics/_write/storage.py`` runs
+    ``tests/write/test_storage*.py``; a new test goes beside the module it exercises."""
+    offences = []
+    for test in _test_modules():
+        if test.parent == TESTS and test.stem in NOT_NAMED_AFTER_A_MODULE:
+            continue
+        if test.parent.name == "ship":
+            continue  # the shipping wing's tests are named as its modules land
+        if _module_tested_by(test) is None:
+            offences.append(str(test.relative_to(TESTS)))
+    assert offences == []
+    assert len(_test_modules()) > 40  # the rule has something to hold
+
+
+def test_each_module_with_logic_has_a_test_module() -> None:
+    """Every source module with a function or a class has at least one test module
+    named after it (the shipping wing excepted while it is written)."""
+    tested = {_module_tested_by(test) for test in _test_modules()}
+    untested = [
+        _name(path)
+        for path in _package_modules()
+        if _has_logic(path) and path not in tested and _room(path) not in PENDING
+    ]
+    assert untested == []
+    # The door is tested too, by the modules named for it.
+    assert all((TESTS / f"{stem}.py").exists() for stem in NOT_NAMED_AFTER_A_MODULE)
+
+
+def test_no_test_module_borrows_from_another() -> None:
+    """Shared helpers live in ``analytics.testing`` or ``tests/helpers.py``: a test
+    module imports nothing from another test module."""
+    offences = []
+    for test in _test_modules():
+        if test.parent.name == "ship":
+            continue  # held to it once the shipping wing has landed
+        for node in ast.walk(ast.parse(test.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")[-1]
+                names = [alias.name for alias in node.names]
+                if module.startswith("test_") or any(n.startswith("test_") for n in names):
+                    offences.append(f"{test.relative_to(TESTS)}:{node.lineno}")
+    assert offences == []

@@ -16,59 +16,17 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FRAGMENT = "<!-- fragment -->"
+from .helpers import BLOCKS, Block
+
 TIMEOUT = 30.0
 # The only third-party packages the docs may import (all in the test extra).
 ALLOWED_THIRD_PARTY = {"analytics", "fastapi", "aiohttp", "httpx", "duckdb"}
 
-FENCE = re.compile(r"^```(\w*)\s*$")
 SERVER_URL = re.compile(r"(postgresql|clickhouse)://[^\s\"']+")
-
-
-@dataclass(frozen=True)
-class Block:
-    path: Path
-    line: int
-    code: str
-    fragment: bool
-
-    @property
-    def id(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
-
-
-def python_blocks(path: Path) -> list[Block]:
-    """The ```python blocks of ``path``, with the 1-based line of each opening fence."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        match = FENCE.match(lines[i])
-        if match is None:
-            i += 1
-            continue
-        start, lang = i, match.group(1)
-        i += 1
-        body: list[str] = []
-        while i < len(lines) and lines[i].rstrip() != "```":
-            body.append(lines[i])
-            i += 1
-        i += 1  # the closing fence
-        if lang == "python":
-            before = [line for line in lines[:start] if line.strip()]
-            fragment = bool(before) and before[-1].strip() == FRAGMENT
-            blocks.append(Block(path, start + 1, "\n".join(body) + "\n", fragment))
-    return blocks
-
-
-BLOCKS = [block for path in DOCS for block in python_blocks(path)]
 
 
 def imported_top_level(code: str) -> set[str]:

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import analytics
 
-from .test_docs_examples import BLOCKS
+from .helpers import BLOCKS
 
 
 def test_all_is_sorted_and_complete() -> None:

@@ -74,10 +74,10 @@ class RequestTimingMiddleware:
             if error is not None:
                 extra["error_type"] = type(error).__name__
             await self.metrics.track_performance(
+                self._session(scope),
                 self.operation,
-                (time.perf_counter() - started) * 1000.0,
                 error is None and status < 500,
-                session_id=self._session(scope),
+                (time.perf_counter() - started) * 1000.0,
                 **extra,
             )
 

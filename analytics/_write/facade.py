@@ -127,6 +127,12 @@ class MetricsWriter:
     each ``track_*`` method, and building the entry; sending it is its
     :class:`Fanout`'s.
 
+    Every ``track_*`` and ``time_*`` method takes its arguments in one order:
+    ``session_id`` first, then the subject (a tool, agent, hook, command, model,
+    operation...), then the subject's details, then ``success``, then
+    ``duration_ms``, then optional extras; further keyword arguments go into
+    ``data``. (``tests/test_design_rules.py`` holds every method to it.)
+
     Every ``track_*`` coroutine builds one :class:`MetricEntry` (validated once),
     sends it to every sink, and returns it. Extra keyword arguments go into ``data``;
     they must be JSON values, or pydantic's ``ValidationError`` names the bad one.
@@ -357,16 +363,16 @@ class MetricsWriter:
         session_id: str | None,
         command: str,
         exit_code: int | None = None,
-        duration_ms: float | None = None,
         success: bool | None = None,
+        duration_ms: float | None = None,
         **kwargs: Any,
     ) -> MetricEntry:
         """A command was run. ``success`` defaults to ``exit_code == 0`` when only the
         exit code is given."""
         _str("command", command)
         _opt(_int, "exit_code", exit_code)
-        _opt(_num, "duration_ms", duration_ms)
         _opt(_bool, "success", success)
+        _opt(_num, "duration_ms", duration_ms)
         if success is None and exit_code is not None:
             success = exit_code == 0
         data = _data(
@@ -432,16 +438,16 @@ class MetricsWriter:
 
     async def track_performance(
         self,
+        session_id: str | None,
         operation: str,
-        duration_ms: float,
         success: bool,
-        session_id: str | None = None,
+        duration_ms: float,
         **kwargs: Any,
     ) -> MetricEntry:
         """An operation took ``duration_ms``."""
         _str("operation", operation)
-        _num("duration_ms", duration_ms)
         _bool("success", success)
+        _num("duration_ms", duration_ms)
         data = _data(
             {"operation": operation, "duration_ms": duration_ms, "success": success}, kwargs
         )
@@ -476,7 +482,7 @@ class MetricsWriter:
 
     @asynccontextmanager
     async def time_operation(
-        self, operation: str, *, session_id: str | None = None, **kwargs: Any
+        self, session_id: str | None, operation: str, **kwargs: Any
     ) -> AsyncIterator[Timing]:
         """Time the block and record a ``performance`` entry when it ends.
 
@@ -489,16 +495,16 @@ class MetricsWriter:
             yield timing
         except BaseException as exc:
             timing.entry = await self.track_performance(
-                operation,
-                _elapsed_ms(started),
-                False,
                 session_id,
+                operation,
+                False,
+                _elapsed_ms(started),
                 error_type=type(exc).__name__,
                 **{**kwargs, **timing.data},
             )
             raise
         timing.entry = await self.track_performance(
-            operation, _elapsed_ms(started), True, session_id, **{**kwargs, **timing.data}
+            session_id, operation, True, _elapsed_ms(started), **{**kwargs, **timing.data}
         )
 
 

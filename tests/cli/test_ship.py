@@ -1,9 +1,11 @@
-"""``analytics ship``: one line per failure, a clean stop, progress, and the report
-on the server."""
+"""``analytics ship``: the DDL it would run, one-line errors for a bad target, log
+lines as JSON off a terminal and one progress line on one, a clean stop, and the
+report on the server."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pty
 import select
@@ -17,14 +19,63 @@ import anyio
 import pytest
 
 from analytics import read_entries
+from analytics._cli.ship import JsonFormatter
 
+from ..helpers import run_main
 from ..ship.central import Central
 from ..ship.pg_server import PgServer
 from ..ship.test_shipper import reports_on_server, ship_command, write_mixed
 
-pytestmark = pytest.mark.slow
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("clickhouse://localhost:1/db?table=t", "CREATE TABLE IF NOT EXISTS `db`.`t`"),
+        ("postgresql://u@localhost:1/db", 'CREATE TABLE IF NOT EXISTS "analytics_entries"'),
+    ],
+)
+def test_print_ddl_shows_the_table_and_connects_to_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, expected: str
+) -> None:
+    """Port 1 has no server: the DDL comes out all the same."""
+    code, out, err = run_main(["ship", str(tmp_path), "--to", url, "--print-ddl"], capsys)
+    assert (code, err) == (0, "")
+    assert out.startswith(expected)
+    assert out.endswith("\n")
+    assert not out.endswith("\n\n")
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://x/db", "unknown scheme 'mysql'"),
+        ("clickhouse://localhost:8123/", "database"),
+    ],
+)
+def test_a_bad_target_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, message: str
+) -> None:
+    code, out, err = run_main(["ship", str(tmp_path), "--to", url, "--once"], capsys)
+    assert code == 1
+    assert out == ""
+    [line] = err.splitlines()
+    assert line.startswith("analytics: error:")
+    assert message in line
+
+
+def test_log_lines_off_a_terminal_are_json_objects_with_their_extras() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "shipped %d entries", "args": (3,), "levelname": "INFO", "lag_bytes": 12}
+    )
+    document = json.loads(JsonFormatter().format(record))
+    assert document["message"] == "shipped 3 entries"
+    assert document["level"] == "info"
+    assert document["lag_bytes"] == 12
+    assert "args" not in document
+    assert "msg" not in document
+
+
+@pytest.mark.slow
 async def test_sigterm_stops_cleanly_after_the_batch_in_flight(
     tmp_path: Path, central: Central
 ) -> None:
@@ -53,6 +104,7 @@ async def test_sigterm_stops_cleanly_after_the_batch_in_flight(
     assert "shipped 0 entries" in again.stderr
 
 
+@pytest.mark.slow
 def test_the_report_on_the_server_prints_what_the_python_report_prints(
     tmp_path: Path, central: Central
 ) -> None:
@@ -77,6 +129,7 @@ def test_the_report_on_the_server_prints_what_the_python_report_prints(
     assert read_entries(tmp_path)  # the directory is untouched by shipping and reporting
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -95,6 +148,7 @@ def test_bad_urls_are_one_line(tmp_path: Path, url: str, message: str) -> None:
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_at_start_is_one_line(tmp_path: Path) -> None:
     tmp_path.joinpath("metrics").mkdir()
     for url in ("postgresql://u@127.0.0.1:9/db?table=t", "clickhouse://127.0.0.1:9/db?table=t"):
@@ -106,6 +160,7 @@ def test_an_unreachable_server_at_start_is_one_line(tmp_path: Path) -> None:
         assert "127.0.0.1:9" in run.stderr
 
 
+@pytest.mark.slow
 def test_print_ddl_connects_to_nothing(tmp_path: Path) -> None:
     for url, word in (
         ("postgresql://u@127.0.0.1:9/db?table=fleet", "CREATE TABLE IF NOT EXISTS"),
@@ -119,6 +174,7 @@ def test_print_ddl_connects_to_nothing(tmp_path: Path) -> None:
         assert "fleet" in run.stdout
 
 
+@pytest.mark.slow
 def test_a_wrong_password_is_one_line_and_not_retried(tmp_path: Path, pg_server: PgServer) -> None:
     (tmp_path / "metrics").mkdir()
     url = pg_server.url("postgres", password="not-the-password")
@@ -131,6 +187,7 @@ def test_a_wrong_password_is_one_line_and_not_retried(tmp_path: Path, pg_server:
     assert time.monotonic() - began < 30
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_one_progress_line(tmp_path: Path, central: Central) -> None:
     anyio.run(write_mixed, tmp_path, 500)
     pid, fd = pty.fork()

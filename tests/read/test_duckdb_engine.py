@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import random
 import subprocess
 import sys
@@ -12,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from analytics import MetricType, Summary, summarize
-from analytics._policy import format_name
 
 duckdb = pytest.importorskip("duckdb")
 
 from analytics._read.duckdb_engine import summarize_duckdb  # noqa: E402
 
-from ..helpers import foreign_entry, line_of  # noqa: E402
+from ..helpers import foreign_entry, line_of, write_lines_file  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -72,14 +70,15 @@ def generate(base: Path, seed: int, count: int = 3000) -> None:
             if number == 1:
                 lines.insert(5, b'{"this is": "not an entry"}\n')
                 lines.insert(9, b"garbage\n")
-            blob = b"".join(lines)
-            name = format_name(
-                "metrics", int(created.timestamp() * 1e9), 100 + writer, f"0000000{writer}"
+            write_lines_file(
+                metrics,
+                lines,
+                created=created,
+                pid=100 + writer,
+                tag=f"0000000{writer}",
+                compressed=number < 3,
+                tail=b"" if number < 3 else b'{"torn',
             )
-            if number < 3:
-                (metrics / (name + ".gz")).write_bytes(gzip.compress(blob))
-            else:
-                (metrics / name).write_bytes(blob + b'{"torn')
 
 
 def other_kinds(rng: random.Random, kind: MetricType) -> dict[str, object]:
@@ -235,8 +234,7 @@ def test_names_that_are_not_strings_are_named_alike(tmp_path: Path) -> None:
             )
         )
     lines.append(line_of(foreign_entry(type=MetricType.ERROR_OCCURRED, timestamp=T0, data={})))
-    name = format_name("metrics", int(T0.timestamp() * 1e9), 100, "00000000")
-    (metrics / name).write_bytes(b"".join(lines))
+    write_lines_file(metrics, lines, created=T0, pid=100, tag="00000000")
     python, sql = summarize(tmp_path), summarize_duckdb(tmp_path)
     assert set(python.errors) == set(python.tokens_by_model) == {"?", "7", "true", '[1,"a"]'}
     assert python.errors["?"].count == 2

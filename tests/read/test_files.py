@@ -9,7 +9,7 @@ from pathlib import Path
 from analytics._read.files import ReadStats, data_files, named_files, scan_bounds, select_files
 from analytics._read.filter import Filter
 
-from .test_reading_corners import T0, tool, write
+from ..helpers import T0, tool, write_entries_file
 
 
 def _window(tmp_path: Path) -> dict[str, Path]:
@@ -18,10 +18,10 @@ def _window(tmp_path: Path) -> dict[str, Path]:
     inside = [tool(T0 + timedelta(seconds=i), i) for i in range(3)]
     outside = [tool(T0 - timedelta(days=3, seconds=-i), i) for i in range(3)]
     return {
-        "inside": write(metrics, T0, inside, pid=1),
-        "header_outside": write(metrics, T0, outside, pid=2),
-        "legacy_outside": write(metrics, T0, outside, pid=3, kind="legacy"),
-        "plain_outside": write(metrics, T0, outside, pid=4, kind="plain"),
+        "inside": write_entries_file(metrics, T0, inside, pid=1),
+        "header_outside": write_entries_file(metrics, T0, outside, pid=2),
+        "legacy_outside": write_entries_file(metrics, T0, outside, pid=3, kind="legacy"),
+        "plain_outside": write_entries_file(metrics, T0, outside, pid=4, kind="plain"),
     }
 
 
@@ -69,7 +69,7 @@ def test_the_prefix_chooses_whose_files(tmp_path: Path) -> None:
 
 def test_a_source_beside_its_complete_gz_is_left_out(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics"
-    gz = write(metrics, T0, [tool(T0)])
+    gz = write_entries_file(metrics, T0, [tool(T0)])
     source = gz.with_name(gz.name.removesuffix(".gz"))
     source.write_bytes(b"")
     assert [path for _, path in named_files(metrics, "metrics")] == [gz]

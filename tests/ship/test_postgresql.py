@@ -513,12 +513,9 @@ async def every_kind(seed: int) -> list[MetricEntry]:
                 rng.randint(0, 900),
             )
         elif kind == 7:
-            await metrics.track_performance(
-                rng.choice(["http.request", "db.query"]),
-                rng.choice([round(rng.random() * 100, 4), rng.randint(1, 50)]),
-                rng.random() > 0.1,
-                session_id=session,
-            )
+            operation = rng.choice(["http.request", "db.query"])
+            ms = rng.choice([round(rng.random() * 100, 4), rng.randint(1, 50)])
+            await metrics.track_performance(session, operation, rng.random() > 0.1, ms)
         else:
             await metrics.track_session_end(
                 rng.choice(sessions),

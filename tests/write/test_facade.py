@@ -9,41 +9,24 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType
+from analytics import ArgumentTypeError, JSONLWriter, MetricsWriter, MetricType
+from analytics.testing import MemorySink
 
 from ..helpers import read_all
 
 
-class Collector:
-    """A minimal writer that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.entries: list[MetricEntry] = []
-        self.flushed = False
-        self.closed = False
-
-    async def write(self, entry: MetricEntry) -> None:
-        self.entries.append(entry)
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def close(self) -> None:
-        self.closed = True
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
 
 
 @pytest.fixture
-def sink() -> Collector:
-    return Collector()
-
-
-@pytest.fixture
-def metrics(sink: Collector) -> MetricsWriter:
+def metrics(sink: MemorySink) -> MetricsWriter:
     return MetricsWriter(sink)
 
 
 class TestTrackMethods:
-    async def test_session_start(self, metrics: MetricsWriter, sink: Collector) -> None:
+    async def test_session_start(self, metrics: MetricsWriter, sink: MemorySink) -> None:
         e = await metrics.track_session_start(
             "s1", user_id="u1", project_path="/p", model="m", branch="main"
         )
@@ -70,7 +53,7 @@ class TestTrackMethods:
         assert e.data == {"error_type": "ValueError", "error_message": "bad", "stack_trace": "tb"}
 
     async def test_performance(self, metrics: MetricsWriter) -> None:
-        e = await metrics.track_performance("db.query", 3.5, True, session_id="s1", rows=3)
+        e = await metrics.track_performance("s1", "db.query", True, 3.5, rows=3)
         assert e.type is MetricType.PERFORMANCE
         assert e.session_id == "s1"
         assert e.data == {"operation": "db.query", "duration_ms": 3.5, "success": True, "rows": 3}
@@ -117,7 +100,7 @@ class TestTrackMethods:
         }
 
     async def test_every_type_has_a_track_method(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         calls: dict[MetricType, Any] = {
             MetricType.SESSION_START: metrics.track_session_start("s"),
@@ -129,7 +112,7 @@ class TestTrackMethods:
             MetricType.COMMAND_EXECUTED: metrics.track_command_executed("s", "ls"),
             MetricType.ERROR_OCCURRED: metrics.track_error("s", "E", "m"),
             MetricType.TOKEN_USAGE: metrics.track_token_usage("s", "m", 1, 1),
-            MetricType.PERFORMANCE: metrics.track_performance("op", 1.0, True),
+            MetricType.PERFORMANCE: metrics.track_performance("s", "op", True, 1.0),
         }
         returned = [await call for call in calls.values()]
         assert [e.type for e in returned] == list(calls)
@@ -137,7 +120,7 @@ class TestTrackMethods:
         assert sink.entries == returned
 
     async def test_bad_extra_value_raises_naming_it_and_writes_nothing(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(ValidationError) as info:
             await metrics.track_tool_use("s1", "grep", True, payload={1, 2})
@@ -153,7 +136,7 @@ class TestGenericTrack:
         assert e.type is MetricType.PERFORMANCE
         assert (e.data, e.metadata, e.session_id, e.user_id) == ({"x": 1}, {"host": "a"}, "s", "u")
 
-    async def test_defaults_from_the_constructor_apply(self, sink: Collector) -> None:
+    async def test_defaults_from_the_constructor_apply(self, sink: MemorySink) -> None:
         metrics = MetricsWriter(sink, user_id="u0", metadata={"service": "api"})
         e = await metrics.track(MetricType.TOOL_USE, metadata={"extra": True})
         assert e.user_id == "u0"
@@ -162,7 +145,7 @@ class TestGenericTrack:
 
 class TestTiming:
     async def test_time_tool_records_duration_and_success(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         async with metrics.time_tool("s1", "grep", pattern="x") as timing:
             await asyncio.sleep(0.02)
@@ -178,7 +161,7 @@ class TestTiming:
         assert e.data["duration_ms"] >= 15
 
     async def test_time_tool_records_failure_and_reraises(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
         with pytest.raises(KeyError):
             async with metrics.time_tool("s1", "lookup"):
@@ -188,12 +171,12 @@ class TestTiming:
         assert e.data["error_type"] == "KeyError"
 
     async def test_time_operation_records_a_performance_entry(
-        self, metrics: MetricsWriter, sink: Collector
+        self, metrics: MetricsWriter, sink: MemorySink
     ) -> None:
-        async with metrics.time_operation("render", session_id="s2", page="home"):
+        async with metrics.time_operation("s2", "render", page="home"):
             pass
         with pytest.raises(RuntimeError):
-            async with metrics.time_operation("render"):
+            async with metrics.time_operation(None, "render"):
                 raise RuntimeError("boom")
         ok, failed = sink.entries
         assert ok.type is MetricType.PERFORMANCE
@@ -203,6 +186,81 @@ class TestTiming:
         assert ok.data["page"] == "home"
         assert failed.data["success"] is False
         assert failed.data["error_type"] == "RuntimeError"
+
+
+class TestArgumentOrder:
+    """0.x changed three signatures to the one order (session_id, subject, details,
+    success, duration_ms): a call written for the old order fails at the call, and
+    writes nothing, rather than meaning something else."""
+
+    @pytest.mark.parametrize(
+        "old_call",
+        [
+            ("s1", "make", 0, 12.5, True),  # exit_code, duration_ms, success
+            ("s1", "make", 0, 12.5),
+            ("s1", "make", 1, 0),  # an int duration of 0 is not a bool
+            ("s1", "make", 0, None, True),  # a bool is not a duration
+        ],
+    )
+    async def test_command_executed_rejects_the_old_order(
+        self, metrics: MetricsWriter, sink: MemorySink, old_call: tuple[Any, ...]
+    ) -> None:
+        with pytest.raises(ArgumentTypeError, match=r"success|duration_ms"):
+            await metrics.track_command_executed(*old_call)
+        assert sink.entries == []
+
+    async def test_command_executed_takes_success_then_duration(
+        self, metrics: MetricsWriter
+    ) -> None:
+        e = await metrics.track_command_executed("s1", "make", 2, False, 12.5)
+        assert e.data == {"command": "make", "exit_code": 2, "duration_ms": 12.5, "success": False}
+
+    @pytest.mark.parametrize(
+        ("old_call", "error", "match"),
+        [
+            # operation, duration_ms, success: one argument short now
+            (("db.query", 3.5, True), TypeError, r"missing .* 'duration_ms'"),
+            # ... session_id: a number where the operation belongs
+            (("db.query", 3, True, "s1"), ArgumentTypeError, "operation must be a str"),
+        ],
+    )
+    async def test_performance_rejects_the_old_order(
+        self,
+        metrics: MetricsWriter,
+        sink: MemorySink,
+        old_call: tuple[Any, ...],
+        error: type[Exception],
+        match: str,
+    ) -> None:
+        with pytest.raises(error, match=match):
+            await metrics.track_performance(*old_call)
+        assert sink.entries == []
+
+    async def test_performance_rejects_the_old_keywords_without_a_session(
+        self, metrics: MetricsWriter, sink: MemorySink
+    ) -> None:
+        with pytest.raises(TypeError, match="session_id"):
+            await metrics.track_performance(  # type: ignore[call-arg]
+                operation="db.query", duration_ms=3.5, success=True
+            )
+        assert sink.entries == []
+
+    async def test_time_operation_rejects_the_old_order(
+        self, metrics: MetricsWriter, sink: MemorySink
+    ) -> None:
+        with pytest.raises(TypeError, match="operation"):
+            metrics.time_operation("render")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="session_id"):
+            metrics.time_operation("render", session_id="s2")  # type: ignore[call-arg,misc]
+        assert sink.entries == []
+
+    async def test_time_operation_takes_the_session_first(
+        self, metrics: MetricsWriter, sink: MemorySink
+    ) -> None:
+        async with metrics.time_operation("s2", "render"):
+            pass
+        (e,) = sink.entries
+        assert (e.session_id, e.data["operation"]) == ("s2", "render")
 
 
 async def test_through_a_real_writer_each_method_returns_what_was_written(tmp_path: Path) -> None:

@@ -3,19 +3,18 @@ printing every entry exactly once across rotations and compressions."""
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from analytics import JSONLWriter, MetricEntry, MetricType, iter_entries
-from analytics._policy import format_name
-from analytics._read.tail import DirectoryTail
+from analytics import MetricEntry, MetricType
+from analytics.testing import write_data_file
+
+from ..helpers import T0, number, run_cli
 
 WRITER = """
 import asyncio, sys
@@ -33,12 +32,6 @@ async def main(base, count):
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
-
-
-def number(e: MetricEntry) -> int:
-    value = e.data["number"]
-    assert isinstance(value, int)
-    return value
 
 
 def numbers(out: str) -> Counter[int]:
@@ -92,41 +85,11 @@ class TestFollow:
         gz = len(list(metrics.glob("*.gz")))
         assert gz > 10  # it did rotate and compress, many times, while tail ran
 
-    def test_poll_finishes_a_file_compressed_between_polls_from_its_gz(
-        self, tmp_path: Path
-    ) -> None:
-        """What was read of a .jsonl is not read again from its .gz, and the rest is."""
 
-        async def write(base: Path, start: int, stop: int) -> None:
-            async with JSONLWriter(base, max_file_size=1500, max_files=1000) as w:
-                for i in range(start, stop):
-                    await w.write(
-                        MetricEntry(type=MetricType.TOOL_USE, session_id="s", data={"number": i})
-                    )
-
-        asyncio.run(write(tmp_path, 0, 3))  # one active .jsonl, continued below
-        tail = DirectoryTail(tmp_path)
-        assert [number(e) for e in tail.last(10)] == [0, 1, 2]
-        asyncio.run(write(tmp_path, 3, 60))  # continues it, rotates and compresses it
-        got = [number(e) for e in tail.poll()]
-        assert sorted(got) == list(range(3, 60))
-        assert tail.poll() == []
-
-
-def write_file(metrics: Path, created: datetime, tag: str, times: list[datetime]) -> Path:
+def gz_without_bounds(metrics: Path, created: datetime, tag: str, times: list[datetime]) -> Path:
     """A .jsonl.gz without recorded bounds (as another tool might leave)."""
-
-    metrics.mkdir(parents=True, exist_ok=True)
-    name = format_name("metrics", int(created.timestamp() * 1e9), 4242, tag, True)
-    data = b"".join(
-        MetricEntry(type=MetricType.TOOL_USE, timestamp=t).to_json_line() for t in times
-    )
-    path = metrics / name
-    path.write_bytes(gzip.compress(data))
-    return path
-
-
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    entries = [MetricEntry(type=MetricType.TOOL_USE, timestamp=t) for t in times]
+    return write_data_file(metrics, entries, created=created, tag=tag, compressed=True)
 
 
 class TestLast:
@@ -134,7 +97,7 @@ class TestLast:
         """tail -n 3 never opens the older files: damaged ones make no warning."""
         metrics = tmp_path / "metrics"
         files = [
-            write_file(
+            gz_without_bounds(
                 metrics,
                 T0 + timedelta(minutes=k),
                 "aaaaaaaa",
@@ -157,37 +120,48 @@ class TestLast:
         expected = [T0 + timedelta(minutes=k, seconds=s) for k in (4, 5) for s in range(5)]
         assert got == expected[-7:]
 
-    def test_the_last_entries_of_writers_whose_files_interleave(self, tmp_path: Path) -> None:
-        """Two writers at once: the last N by time, whatever file they are in."""
 
-        async def two_writers() -> None:
-            async with (
-                JSONLWriter(tmp_path, max_file_size=900, max_files=1000) as a,
-                JSONLWriter(tmp_path, max_file_size=2500, max_files=1000) as b,
-            ):
-                for i in range(120):
-                    w = a if i % 3 else b
-                    await w.write(MetricEntry(type=MetricType.TOOL_USE, data={"number": i}))
-                    await asyncio.sleep(0)
+class TestCommands:
+    def test_tail_prints_the_last_entries(
+        self, tmp_path: Path, two_processes: list[MetricEntry]
+    ) -> None:
+        done = run_cli("tail", str(tmp_path), "-n", "3")
+        lines = done.stdout.splitlines()
+        assert [MetricEntry.from_json_line(line) for line in lines] == two_processes[-3:]
 
-        asyncio.run(two_writers())
-        everything = list(iter_entries(tmp_path))
-        assert len(everything) == 120
-        for n in (0, 1, 5, 17, 60, 119, 120, 500):
-            last = DirectoryTail(tmp_path).last(n)
-            assert [e.id for e in last] == [e.id for e in everything[-n:]] if n else last == []
-
-    def test_type_filter_counts_after_filtering(self, tmp_path: Path) -> None:
-        metrics = tmp_path / "metrics"
-        metrics.mkdir()
-        name = format_name("metrics", int(T0.timestamp() * 1e9), 1, "bbbbbbbb")
-        kinds = [MetricType.TOOL_USE, MetricType.ERROR_OCCURRED] * 5
-        (metrics / name).write_bytes(
-            b"".join(
-                MetricEntry(type=k, timestamp=T0 + timedelta(seconds=i)).to_json_line()
-                for i, k in enumerate(kinds)
-            )
+    def test_tail_follow_sees_new_entries_across_rotation(self, tmp_path: Path) -> None:
+        script = (
+            "import asyncio, sys\n"
+            "from analytics import JSONLWriter, MetricsWriter\n"
+            "async def main():\n"
+            "    async with JSONLWriter(sys.argv[1], max_file_size=600, flush_interval=0.05)"
+            " as w:\n"
+            "        m = MetricsWriter(w)\n"
+            "        for i in range(12):\n"
+            "            await m.track_tool_use('s', 'grep', True, float(i))\n"
+            "            await asyncio.sleep(0.1)\n"
+            "asyncio.run(main())\n"
         )
-        last = DirectoryTail(tmp_path, types=["error_occurred"]).last(2)
-        assert [e.type for e in last] == [MetricType.ERROR_OCCURRED] * 2
-        assert [e.timestamp for e in last] == [T0 + timedelta(seconds=s) for s in (7, 9)]
+        (tmp_path / "metrics").mkdir()
+        follower = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "analytics",
+                "tail",
+                str(tmp_path),
+                "--follow",
+                "--interval",
+                "0.05",
+                "--max-seconds",
+                "4",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.8)
+        subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60)
+        out, _ = follower.communicate(timeout=30)
+        seen = [MetricEntry.from_json_line(line).data["duration_ms"] for line in out.splitlines()]
+        assert seen == [float(i) for i in range(12)]
+        assert list((tmp_path / "metrics").glob("*.gz"))  # it did rotate and compress

@@ -15,8 +15,7 @@ import pytest
 from analytics import JSONLWriter, MetricEntry
 from analytics._write import flusher as _flusher
 
-from ..helpers import entry, read_all
-from .test_durability import small_tmpfs
+from ..helpers import entry, read_all, small_tmpfs
 
 
 async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:

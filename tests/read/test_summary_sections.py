@@ -1,13 +1,10 @@
-"""The report covers every entry type: operations, agents, commands, hooks and
-checkpoints, in every format and in both engines."""
+"""The summary covers every entry type: operations, agents, commands, hooks and
+checkpoints, in both engines and across worker processes (rendered: test_report.py)."""
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
-from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,63 +13,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from analytics import JSONLWriter, MetricEntry, MetricsWriter, MetricType, Summary, summarize
-from analytics._policy import format_name
+from analytics import MetricEntry, MetricType, Summary, summarize
 from analytics._read.summary import CheckpointStats, RunStats, summarize_entries
 from analytics._report import FORMATS, render
 
-from .helpers import foreign_entry, line_of
-
-T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-def at(
-    seconds: float, kind: MetricType, data: dict[str, Any], sid: str | None = "s1"
-) -> MetricEntry:
-    # As read from a file: some tests put in numbers only another writer could have.
-    return foreign_entry(
-        type=kind, timestamp=T0 + timedelta(seconds=seconds), session_id=sid, data=data
-    )
+from ..helpers import T0, foreign_at, line_of, write_lines_file
 
 
 def write_files(base: Path, entries: list[MetricEntry], files: int = 2, raw: bytes = b"") -> None:
     """``entries`` spread over ``files`` files (every other one gzipped), as a writer
     names them; ``raw`` lines appended to the first."""
-    metrics = base / "metrics"
-    metrics.mkdir(parents=True, exist_ok=True)
     for n in range(files):
-        blob = b"".join(line_of(e) for e in entries[n::files]) + (raw if n == 0 else b"")
-        name = format_name("metrics", int(T0.timestamp() * 1e9) + n, 100 + n, f"abcdef{n:02d}")
-        if n % 2:
-            (metrics / (name + ".gz")).write_bytes(gzip.compress(blob))
-        else:
-            (metrics / name).write_bytes(blob)
-
-
-async def record_every_kind(base: Path) -> None:
-    """What the track_* helpers write, through a real writer."""
-    async with JSONLWriter(base) as writer:
-        m = MetricsWriter(writer)
-        for ms, ok in ((0.42, True), (0.42, True), (0.5, False), (0.31, True)):
-            await m.track_performance("http.request", ms, ok, method="GET", status=200)
-        await m.track_performance("db.query", 12.0, True)
-        await m.track_agent_execution("s1", "planner", True, 40.0, task="plan")
-        await m.track_agent_execution("s1", "planner", False, 60.0)
-        await m.track_agent_execution("s2", "coder", True)  # no duration
-        await m.track_command_executed("s1", "pytest -q", exit_code=0, duration_ms=900.0)
-        await m.track_command_executed("s1", "pytest -q", exit_code=1, duration_ms=1100.0)
-        await m.track_command_executed("s2", "make", success=False)
-        await m.track_hook_triggered("s1", "pre-commit", event="commit", success=True)
-        await m.track_hook_triggered("s1", "pre-commit", duration_ms=3.0)  # success unknown
-        await m.track_checkpoint_created("s1", "c1", files_changed=3)
-        await m.track_checkpoint_created("s2", "c2", files_changed=7)
-        await m.track_checkpoint_created("s2", "c3")  # files_changed unknown
-
-
-@pytest.fixture
-async def every_kind(tmp_path: Path) -> Summary:
-    await record_every_kind(tmp_path)
-    return summarize(tmp_path)
+        write_lines_file(
+            base / "metrics",
+            [line_of(e) for e in entries[n::files]],
+            created=T0 + timedelta(microseconds=n),
+            pid=100 + n,
+            tag=f"abcdef{n:02d}",
+            compressed=bool(n % 2),
+            tail=raw if n == 0 else b"",
+        )
 
 
 class TestFigures:
@@ -118,11 +78,11 @@ class TestFigures:
     def test_a_command_with_only_a_non_zero_exit_code_failed(self) -> None:
         summary = summarize_entries(
             [
-                at(0, MetricType.COMMAND_EXECUTED, {"command": "ls", "exit_code": 2}),
-                at(1, MetricType.COMMAND_EXECUTED, {"command": "ls", "exit_code": 0}),
-                at(2, MetricType.COMMAND_EXECUTED, {"command": "ls"}),
+                foreign_at(0, MetricType.COMMAND_EXECUTED, {"command": "ls", "exit_code": 2}),
+                foreign_at(1, MetricType.COMMAND_EXECUTED, {"command": "ls", "exit_code": 0}),
+                foreign_at(2, MetricType.COMMAND_EXECUTED, {"command": "ls"}),
                 # success, when given, is what counts
-                at(
+                foreign_at(
                     3,
                     MetricType.COMMAND_EXECUTED,
                     {"command": "ls", "exit_code": 1, "success": True},
@@ -134,10 +94,10 @@ class TestFigures:
     def test_a_missing_name_is_a_question_mark_and_others_their_json(self) -> None:
         summary = summarize_entries(
             [
-                at(0, MetricType.PERFORMANCE, {"duration_ms": 1.0}),
-                at(1, MetricType.PERFORMANCE, {"operation": None}),
-                at(2, MetricType.HOOK_TRIGGERED, {"hook_name": 5}),
-                at(3, MetricType.TOOL_USE, {"tool_name": True}),
+                foreign_at(0, MetricType.PERFORMANCE, {"duration_ms": 1.0}),
+                foreign_at(1, MetricType.PERFORMANCE, {"operation": None}),
+                foreign_at(2, MetricType.HOOK_TRIGGERED, {"hook_name": 5}),
+                foreign_at(3, MetricType.TOOL_USE, {"tool_name": True}),
             ]
         )
         assert list(summary.operations) == ["?"]
@@ -146,7 +106,7 @@ class TestFigures:
         assert list(summary.tools) == ["true"]
 
     def test_absent_kinds_are_empty(self) -> None:
-        summary = summarize_entries([at(0, MetricType.TOOL_USE, {"tool_name": "grep"})])
+        summary = summarize_entries([foreign_at(0, MetricType.TOOL_USE, {"tool_name": "grep"})])
         assert summary.operations == summary.agents == summary.commands == summary.hooks == {}
         assert summary.checkpoints == CheckpointStats()
 
@@ -171,38 +131,46 @@ def huge_entries() -> list[MetricEntry]:
     entries = []
     for n, ms in enumerate([_HUGE, 2.0, -_HUGE, 4.0]):
         entries += [
-            at(n, MetricType.TOOL_USE, {"tool_name": "grep", "success": True, "duration_ms": ms}),
-            at(n, MetricType.PERFORMANCE, {"operation": "op", "success": True, "duration_ms": ms}),
-            at(
+            foreign_at(
+                n, MetricType.TOOL_USE, {"tool_name": "grep", "success": True, "duration_ms": ms}
+            ),
+            foreign_at(
+                n, MetricType.PERFORMANCE, {"operation": "op", "success": True, "duration_ms": ms}
+            ),
+            foreign_at(
                 n,
                 MetricType.AGENT_EXECUTION,
                 {"agent_name": "a", "success": True, "duration_ms": ms},
             ),
-            at(
+            foreign_at(
                 n,
                 MetricType.COMMAND_EXECUTED,
                 {"command": "c", "exit_code": _HUGE, "duration_ms": ms},
             ),
-            at(n, MetricType.HOOK_TRIGGERED, {"hook_name": "h", "duration_ms": ms}),
+            foreign_at(n, MetricType.HOOK_TRIGGERED, {"hook_name": "h", "duration_ms": ms}),
         ]
     sid = "big"
     entries += [
-        at(10, MetricType.SESSION_START, {}, sid),
-        at(20, MetricType.SESSION_END, {"duration_seconds": _HUGE}, sid),
-        at(
+        foreign_at(10, MetricType.SESSION_START, {}, sid),
+        foreign_at(20, MetricType.SESSION_END, {"duration_seconds": _HUGE}, sid),
+        foreign_at(
             11,
             MetricType.TOKEN_USAGE,
             {"model": "m", "input_tokens": _HUGE, "output_tokens": 5},
             sid,
         ),
-        at(
+        foreign_at(
             12,
             MetricType.TOKEN_USAGE,
             {"model": "m", "input_tokens": _TOO_MANY, "output_tokens": 6},
             sid,
         ),
-        at(13, MetricType.CHECKPOINT_CREATED, {"checkpoint_id": "c", "files_changed": _HUGE}, sid),
-        at(14, MetricType.CHECKPOINT_CREATED, {"checkpoint_id": "d", "files_changed": 4}, sid),
+        foreign_at(
+            13, MetricType.CHECKPOINT_CREATED, {"checkpoint_id": "c", "files_changed": _HUGE}, sid
+        ),
+        foreign_at(
+            14, MetricType.CHECKPOINT_CREATED, {"checkpoint_id": "d", "files_changed": 4}, sid
+        ),
     ]
     return entries
 
@@ -230,7 +198,7 @@ class TestNumbersNoFloatHolds:
     def test_other_writers_lines_hold_them_so_the_summary_must_cope(self) -> None:
         with pytest.raises(ValidationError):  # refused when an entry is built here...
             MetricEntry(type=MetricType.PERFORMANCE, data={"duration_ms": _HUGE})
-        line = line_of(at(0, MetricType.PERFORMANCE, {"duration_ms": _HUGE}))
+        line = line_of(foreign_at(0, MetricType.PERFORMANCE, {"duration_ms": _HUGE}))
         assert MetricEntry.from_json_line(line).data["duration_ms"] == _HUGE  # ...not read
 
     def test_python_engine_skips_them(self, tmp_path: Path) -> None:
@@ -250,11 +218,11 @@ class TestNumbersNoFloatHolds:
 
     def test_a_float_literal_beyond_range_is_skipped_too(self, tmp_path: Path) -> None:
         """``1e999`` is valid JSON that parses to infinity."""
-        line = at(0, MetricType.PERFORMANCE, {"operation": "op", "duration_ms": 7.0})
+        line = foreign_at(0, MetricType.PERFORMANCE, {"operation": "op", "duration_ms": 7.0})
         raw = line.to_json_line().replace(b"7.0", b"1e999")
         write_files(
             tmp_path,
-            [at(1, MetricType.PERFORMANCE, {"operation": "op", "duration_ms": 3.0})],
+            [foreign_at(1, MetricType.PERFORMANCE, {"operation": "op", "duration_ms": 3.0})],
             1,
             raw,
         )
@@ -298,7 +266,7 @@ class TestMerging:
     ) -> None:
         from analytics._read import summary as _summary
 
-        entries = [at(second, kind, data, sid) for second, (kind, data), sid in events]
+        entries = [foreign_at(second, kind, data, sid) for second, (kind, data), sid in events]
         with pytest.MonkeyPatch.context() as patch:  # sketches merge as well as lists
             patch.setattr(_summary.Quantiles.__init__, "__defaults__", (exact_limit,))
             expected = summarize_entries(entries)
@@ -316,7 +284,7 @@ class TestMerging:
 
     def test_worker_processes_give_the_same_new_sections(self, tmp_path: Path) -> None:
         entries = [
-            at(i, kind, data, f"s{i % 4}")
+            foreign_at(i, kind, data, f"s{i % 4}")
             for i, (kind, data) in enumerate(
                 [
                     (
@@ -342,139 +310,13 @@ class TestMerging:
         assert one.checkpoints.files_changed_total == sum(range(30))
 
 
-class TestRendering:
-    def test_text_and_markdown_have_a_section_per_kind(self, every_kind: Summary) -> None:
-        for fmt in ("text", "markdown"):
-            out = render(every_kind, fmt)
-            for heading in ("Operations", "Agents", "Commands", "Hooks", "Checkpoints"):
-                assert heading in out, (fmt, heading)
-            for name in ("http.request", "planner", "pytest -q", "pre-commit"):
-                assert name in out
-            assert "3 checkpoints in 2 sessions" in out
-
-    def test_sub_millisecond_durations_are_shown_as_such(self, every_kind: Summary) -> None:
-        text = render(every_kind, "text")
-        (row,) = [line for line in text.splitlines() if line.startswith("http.request")]
-        assert row.split()[4:] == ["0.42", "ms", "0.5", "ms", "0.5", "ms", "0.5", "ms"]
-        assert "0.0" not in row
-        assert "| http.request | 4 | 1 | 75.0% | 0.42 ms | 0.5 ms |" in render(
-            every_kind, "markdown"
-        )
-
-    def test_absent_kinds_have_no_section(self) -> None:
-        only_requests = summarize_entries(
-            [at(0, MetricType.PERFORMANCE, {"operation": "http.request", "duration_ms": 0.3})]
-        )
-        for fmt in ("text", "markdown", "html"):
-            out = render(only_requests, fmt)
-            assert "Operations" in out
-            for heading in (
-                "Tools",
-                "Agents",
-                "Commands",
-                "Hooks",
-                "Checkpoints",
-                "Errors",
-                "Tokens",
-            ):
-                assert heading not in out, (fmt, heading)
-        as_json = json.loads(render(only_requests, "json"))
-        assert as_json["agents"] == {}
-        assert as_json["checkpoints"]["count"] == 0
-
-    def test_csv_has_every_table(self, every_kind: Summary) -> None:
-        rows = list(csv.reader(render(every_kind, "csv").splitlines()))
-        tables: dict[str, list[dict[str, str]]] = {}
-        start = 0
-        for end in [*(i for i, row in enumerate(rows) if not row), len(rows)]:
-            header, *body = rows[start:end]
-            tables[header[0]] = [dict(zip(header, row, strict=True)) for row in body]
-            start = end + 1
-        assert list(tables) == [
-            "operation",
-            "agent",
-            "command",
-            "hook",
-            "checkpoints",
-            "sessions",
-            "type",
-            "hour",
-            "entries",
-        ]
-        http = tables["operation"][1]
-        assert (http["operation"], http["count"], http["duration_ms_p50"]) == (
-            "http.request",
-            "4",
-            "0.42",
-        )
-        assert tables["command"][1]["failures"] == "1"
-        assert tables["checkpoints"] == [
-            {
-                "checkpoints": "3",
-                "sessions": "2",
-                "files_changed_total": "10",
-                "files_changed_mean": "5.0",
-                "files_changed_max": "7",
-            }
-        ]
-        assert tables["entries"][0]["entries"] == str(every_kind.entries)
-
-    def test_html_charts_operation_latency(self, every_kind: Summary) -> None:
-        class Collect(HTMLParser):
-            def __init__(self) -> None:
-                super().__init__()
-                self.titles: list[str] = []
-                self.inside = False
-
-            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-                self.inside = tag == "title"
-
-            def handle_data(self, data: str) -> None:
-                if self.inside:
-                    self.titles.append(data)
-                    self.inside = False
-
-        parser = Collect()
-        out = render(every_kind, "html")
-        parser.feed(out)
-        assert "Operation latency (ms)" in parser.titles
-        assert "Tool latency (ms)" not in parser.titles  # no tools recorded
-        assert "Agents" in out
-
-    @pytest.mark.parametrize("fmt", FORMATS)
-    def test_an_empty_summary_is_an_empty_report(self, fmt: str) -> None:
-        out = render(Summary(), fmt)
-        assert out.endswith("\n")
-        if fmt in ("text", "markdown", "html"):
-            assert "No entries." in out
-            assert "Entries by type" not in out
-        if fmt == "json":
-            assert Summary.model_validate_json(out) == Summary()
-        if fmt == "csv":
-            assert list(csv.reader(out.splitlines())) == [
-                ["entries", "first", "last", "bad_lines", "percentiles_exact"],
-                ["0", "", "", "0", "True"],
-            ]
-
-    def test_markdown_cells_stay_in_their_column(self) -> None:
-        summary = summarize_entries(
-            [at(0, MetricType.COMMAND_EXECUTED, {"command": "ls | grep x\nwc", "exit_code": 0})]
-        )
-        (row,) = [line for line in render(summary, "markdown").splitlines() if "ls" in line]
-        assert row.startswith("| ls \\| grep x wc | 1 |")
-
-    def test_an_unknown_format_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="unknown report format 'yaml'"):
-            render(Summary(), "yaml")
-
-
 def test_the_mean_session_duration_survives_approximate_percentiles() -> None:
     """Beyond the exact limit the percentiles come from a sketch; the mean is still
     the mean (it used to vanish with the exact values)."""
     from analytics._read import quantiles as _quantiles
 
     entries = [
-        at(i, MetricType.SESSION_END, {"duration_seconds": seconds}, f"s{i}")
+        foreign_at(i, MetricType.SESSION_END, {"duration_seconds": seconds}, f"s{i}")
         for i, seconds in enumerate([10.0, 20.0, 60.0])
     ]
     with pytest.MonkeyPatch.context() as patch:

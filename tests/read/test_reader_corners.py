@@ -13,7 +13,7 @@ import random
 import threading
 import zlib
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,63 +30,10 @@ from analytics import (
     summarize,
     summarize_duckdb,
 )
-from analytics._bounds import TimeBounds, gzip_header, gzip_trailer
-from analytics._policy import format_name
 from analytics._read.reader import scan_file
+from analytics.testing import data_file_name, truncate_gzip
 
-T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-def tool(moment: datetime, n: int = 0) -> MetricEntry:
-    return MetricEntry(
-        type=MetricType.TOOL_USE,
-        timestamp=moment,
-        session_id=f"s{n % 5}",
-        data={"tool_name": f"t{n % 3}", "success": n % 7 != 0, "duration_ms": float(n % 100)},
-    )
-
-
-def name(created: datetime, pid: int = 1, tag: str = "abcdef01") -> str:
-    return format_name("metrics", int(created.timestamp() * 1e9), pid, tag)
-
-
-def write(
-    metrics: Path,
-    created: datetime,
-    entries: list[MetricEntry],
-    *,
-    kind: str = "bounds",  # "bounds" (.gz with header bounds), "legacy" (.gz), "plain"
-    pid: int = 1,
-    tag: str = "abcdef01",
-    tail: bytes = b"",
-) -> Path:
-    """A data file named for ``created``, holding ``entries`` in the given order."""
-    metrics.mkdir(parents=True, exist_ok=True)
-    data = b"".join(e.to_json_line() for e in entries) + tail
-    path = metrics / name(created, pid, tag)
-    if kind == "plain":
-        path.write_bytes(data)
-        return path
-    path = path.with_name(path.name + ".gz")
-    if kind == "legacy":
-        path.write_bytes(gzip.compress(data))
-        return path
-    bounds = (
-        TimeBounds.of(min(e.timestamp for e in entries), max(e.timestamp for e in entries))
-        if entries
-        else None
-    )
-    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
-    body = deflate.compress(data) + deflate.flush()
-    path.write_bytes(
-        gzip_header(bounds, level=6) + body + gzip_trailer(zlib.crc32(data), len(data))
-    )
-    assert gzip.decompress(path.read_bytes()) == data  # a valid gzip file
-    return path
-
-
-def times(entries: list[MetricEntry]) -> list[datetime]:
-    return [e.timestamp for e in entries]
+from ..helpers import T0, times, tool, write_entries_file
 
 
 def back_dated_directory(base: Path) -> tuple[list[MetricEntry], list[MetricEntry]]:
@@ -95,13 +42,15 @@ def back_dated_directory(base: Path) -> tuple[list[MetricEntry], list[MetricEntr
     rng = random.Random(7)
     metrics = base / "metrics"
     live = [tool(T0 + timedelta(seconds=i), i) for i in range(300)]
-    write(metrics, T0, live[:150], pid=1)
-    write(metrics, T0 + timedelta(seconds=150), live[150:], kind="plain", pid=1)
+    write_entries_file(metrics, T0, live[:150], pid=1)
+    write_entries_file(metrics, T0 + timedelta(seconds=150), live[150:], kind="plain", pid=1)
     old: list[MetricEntry] = []
     for number, (kind, days) in enumerate((("bounds", 30), ("plain", 20), ("legacy", 10))):
         batch = [tool(T0 - timedelta(days=days, seconds=-i * 7), i) for i in range(710)]
         rng.shuffle(batch)
-        write(metrics, T0 + timedelta(hours=1 + number), batch, kind=kind, pid=2 + number)
+        write_entries_file(
+            metrics, T0 + timedelta(hours=1 + number), batch, kind=kind, pid=2 + number
+        )
         old.extend(batch)
     return live + old, old
 
@@ -142,9 +91,9 @@ class TestEntryTimesNotFileNames:
         metrics = tmp_path / "metrics"
         inside = [tool(T0 + timedelta(seconds=i), i) for i in range(10)]
         outside = [tool(T0 - timedelta(days=3, seconds=-i), i) for i in range(10)]
-        write(metrics, T0, inside, pid=1)
+        write_entries_file(metrics, T0, inside, pid=1)
         # Named inside the window, holding entries outside it: the header says so.
-        pruned = write(metrics, T0 + timedelta(seconds=5), outside, pid=2)
+        pruned = write_entries_file(metrics, T0 + timedelta(seconds=5), outside, pid=2)
         stats = ReadStats()
         found = list(iter_entries(tmp_path, since=T0 - timedelta(hours=1), stats=stats))
         assert times(found) == times(inside)
@@ -158,7 +107,7 @@ class TestEntryTimesNotFileNames:
 
     def test_a_file_in_reverse_order(self, tmp_path: Path) -> None:
         entries = [tool(T0 + timedelta(milliseconds=i), i) for i in range(20_000)]
-        write(tmp_path / "metrics", T0, entries[::-1], kind="plain")
+        write_entries_file(tmp_path / "metrics", T0, entries[::-1], kind="plain")
         assert times(list(iter_entries(tmp_path))) == times(entries)
 
 
@@ -167,7 +116,7 @@ def test_entry_times_in_other_offsets_count_for_the_bounds(tmp_path: Path) -> No
     parsed, not compared as text, when a file's bounds are learned from its lines."""
     metrics = tmp_path / "metrics"
     live = [tool(T0 + timedelta(seconds=i), i) for i in range(100)]
-    write(metrics, T0, live, pid=1)
+    write_entries_file(metrics, T0, live, pid=1)
     imported = [tool(T0 + timedelta(seconds=50 + i), i) for i in range(5)]
     lines = b"".join(e.to_json_line() for e in imported)
     early = tool(T0 - timedelta(hours=1), 99)  # 11:00 UTC, written as 16:30+05:30
@@ -176,7 +125,7 @@ def test_entry_times_in_other_offsets_count_for_the_bounds(tmp_path: Path) -> No
     )
     late = tool(T0 + timedelta(hours=2), 98)
     zulu = late.to_json_line().replace(late.timestamp.isoformat().encode(), b"2026-11-01T14:00:00Z")
-    (metrics / name(T0, pid=2)).write_bytes(lines + line + zulu)
+    (metrics / data_file_name(T0, pid=2, tag="abcdef01")).write_bytes(lines + line + zulu)
     found = list(iter_entries(tmp_path))
     assert times(found) == sorted(times([*live, *imported, early, late]))
     assert found[0].id == early.id
@@ -213,7 +162,7 @@ def test_any_files_any_window(
     everything: list[MetricEntry] = []
     for number, (created, offsets, kind) in enumerate(files):
         entries = [tool(T0 + timedelta(seconds=o), i) for i, o in enumerate(offsets)]
-        write(
+        write_entries_file(
             base / "metrics",
             T0 + timedelta(seconds=created),
             entries,
@@ -289,7 +238,7 @@ def test_a_jsonl_gone_after_listing_is_read_from_its_gz(
     """The rotation race, made certain: the .jsonl is listed, then compressed and
     removed before the reader opens it."""
     entries = [tool(T0 + timedelta(seconds=i), i) for i in range(50)]
-    source = write(tmp_path / "metrics", T0, entries, kind="plain")
+    source = write_entries_file(tmp_path / "metrics", T0, entries, kind="plain")
     real_scandir = os.scandir
 
     def list_then_rotate(directory: str | os.PathLike[str]) -> object:
@@ -312,9 +261,8 @@ def test_a_truncated_gz_yields_every_complete_line_before_the_damage(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     entries = [tool(T0 + timedelta(milliseconds=i), i) for i in range(30_000)]
-    path = write(tmp_path / "metrics", T0, entries, kind="legacy")
-    blob = path.read_bytes()
-    path.write_bytes(blob[: len(blob) * 2 // 3])  # really truncated, on disk
+    path = write_entries_file(tmp_path / "metrics", T0, entries, kind="legacy")
+    truncate_gzip(path, keep=2 / 3)  # really truncated, on disk
     # What a streaming decompressor can get out of it, as complete lines:
     inflate = zlib.decompressobj(wbits=31)
     readable = inflate.decompress(path.read_bytes())
@@ -355,10 +303,10 @@ def test_a_directory_or_fifo_named_like_a_data_file_is_ignored(
 ) -> None:
     metrics = tmp_path / "metrics"
     entries = [tool(T0 + timedelta(seconds=i), i) for i in range(10)]
-    write(metrics, T0, entries, kind="plain")
-    (metrics / name(T0 + timedelta(seconds=1), pid=9)).mkdir()
-    (metrics / (name(T0 + timedelta(seconds=2), pid=9) + ".gz")).mkdir()
-    fifo = metrics / name(T0 + timedelta(seconds=3), pid=8)
+    write_entries_file(metrics, T0, entries, kind="plain")
+    (metrics / data_file_name(T0 + timedelta(seconds=1), pid=9, tag="abcdef01")).mkdir()
+    (metrics / (data_file_name(T0 + timedelta(seconds=2), pid=9, tag="abcdef01") + ".gz")).mkdir()
+    fifo = metrics / data_file_name(T0 + timedelta(seconds=3), pid=8, tag="abcdef01")
     os.mkfifo(fifo)  # opening it for reading would block until a writer comes
     results: list[object] = []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import os
 import shutil
@@ -16,23 +15,20 @@ from pathlib import Path
 import pytest
 
 from analytics import JSONLWriter, _fileops, iter_entries
-from analytics._policy import format_name, parse_name
+from analytics._policy import parse_name
 
-from ..helpers import entry
+from ..helpers import aged_name, entry, write_aged_file
 
 PID = 424242
 
 
 def old_name(age_s: float, i: int, *, gz: bool = True) -> str:
-    name = format_name("metrics", time.time_ns() - int(age_s * 1e9), PID, f"0000000{i}")
-    return name + ".gz" if gz else name
+    return aged_name(age_s, pid=PID, tag=f"0000000{i}", compressed=gz)
 
 
-def make_gz(metrics_dir: Path, name: str, seq: int) -> Path:
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    path = metrics_dir / name
-    path.write_bytes(gzip.compress(entry(seq).to_json_line()))
-    return path
+def make_gz(metrics_dir: Path, age_s: float, i: int) -> Path:
+    """Writer ``PID``'s i-th compressed file, ``age_s`` seconds old, holding entry ``i``."""
+    return write_aged_file(metrics_dir, age_s, [entry(i)], pid=PID, tag=f"0000000{i}")
 
 
 def regular_ours(metrics_dir: Path) -> list[str]:
@@ -116,7 +112,7 @@ class TestRetention:
         stranger = metrics / old_name(100, 0)
         stranger.mkdir(parents=True)
         for i in range(1, 5):
-            make_gz(metrics, old_name(100 - i, i), i)
+            make_gz(metrics, 100 - i, i)
         async with JSONLWriter(
             tmp_path, max_files=3, max_file_size=400, compress_old=False
         ) as writer:
@@ -132,8 +128,8 @@ class TestRetention:
     ) -> None:
         caplog.set_level(logging.WARNING, logger="analytics")
         metrics = tmp_path / "metrics"
-        stuck = make_gz(metrics, old_name(100, 0), 0)
-        others = [make_gz(metrics, old_name(100 - i, i), i) for i in range(1, 5)]
+        stuck = make_gz(metrics, 100, 0)
+        others = [make_gz(metrics, 100 - i, i) for i in range(1, 5)]
         with immutable(stuck):
             async with JSONLWriter(
                 tmp_path, max_files=3, max_file_size=400, compress_old=False
@@ -151,8 +147,8 @@ class TestRetention:
 
     async def test_max_age_still_holds_for_the_others(self, tmp_path: Path) -> None:
         metrics = tmp_path / "metrics"
-        stuck = make_gz(metrics, old_name(1000, 0), 0)
-        others = [make_gz(metrics, old_name(1000 - i, i), i) for i in range(1, 4)]
+        stuck = make_gz(metrics, 1000, 0)
+        others = [make_gz(metrics, 1000 - i, i) for i in range(1, 4)]
         with immutable(stuck):
             async with JSONLWriter(tmp_path, max_age=0.4, max_files=100):
                 deadline = time.monotonic() + 5
@@ -174,7 +170,7 @@ class TestRetention:
         """Between the listing and the deletion, another process deletes the oldest
         file: it is gone, so retention deletes one file fewer, not one more."""
         metrics = tmp_path / "metrics"
-        files = [make_gz(metrics, old_name(100 - i, i), i) for i in range(4)]
+        files = [make_gz(metrics, 100 - i, i) for i in range(4)]
         real_lock = _fileops.try_lock_path
 
         def racing_lock(path: Path, *, write: bool = False) -> int | None:

@@ -1,17 +1,15 @@
-"""The command line: ``python -m analytics demo``."""
+"""``analytics demo``: writes, rotates, compresses, summarizes, and refuses a used
+directory."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from analytics._cli import main
-
-from ..helpers import read_all
+from ..helpers import read_all, run_main
 
 
 def test_demo_writes_rotates_compresses_and_summarizes(tmp_path: Path) -> None:
@@ -48,21 +46,18 @@ def test_demo_writes_rotates_compresses_and_summarizes(tmp_path: Path) -> None:
     assert len({e.session_id for e in entries}) == 8
 
 
-def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["demo", "--max-file-size", "10 mb"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "max-file-size" in err
-    assert "Traceback" not in err
-
-
-def test_the_console_script_and_python_m_run_the_same_main() -> None:
-    """``analytics`` (pyproject's [project.scripts]) and ``python -m analytics`` both
-    run the CLI's main; __main__ holds nothing else."""
-    import analytics.__main__
-    from analytics import _cli
-
-    (script,) = metadata.entry_points(group="console_scripts", name="analytics")
-    assert script.load() is _cli.main
-    assert analytics.__main__.main is _cli.main
+class TestDemo:
+    def test_twice_into_one_directory_is_refused_clearly(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["demo", "--dir", str(tmp_path / "d"), "--seconds", "0.3", "--sessions", "4"]
+        code, out, err = run_main(argv, capsys)
+        assert code == 0, err
+        assert "lost            : none" in out
+        before = sorted(p.name for p in (tmp_path / "d" / "metrics").iterdir())
+        code, out, err = run_main(argv, capsys)
+        assert code == 1
+        assert out == ""
+        assert "already holds analytics files" in err
+        assert len(err.splitlines()) == 1
+        assert sorted(p.name for p in (tmp_path / "d" / "metrics").iterdir()) == before
