@@ -8,6 +8,7 @@ import errno
 import gzip
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from analytics import (
     MetricsWriter,
     MetricType,
     SerializationError,
+    Summary,
 )
 from analytics._bounds import TimeBounds, gzip_header, gzip_trailer
 from analytics._cli import main
@@ -603,3 +605,130 @@ def write_lines_file(
         garbage=lines,
         torn_tail=tail,
     )
+
+
+# -- Directories for engine parity (Python, DuckDB, ClickHouse, PostgreSQL) ---------
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+"""The start of the generated entries."""
+
+
+def generate(base: Path, seed: int, count: int = 3000) -> None:
+    """Several writers' files, compressed and not, with every event type and damage."""
+    rng = random.Random(seed)
+    metrics = base / "metrics"
+    metrics.mkdir(parents=True)
+    for writer in range(3):
+        # Distinct microseconds per writer: no two entries share a timestamp, so "the
+        # first error of a kind" means the same entry to both engines.
+        moment = T0 + timedelta(seconds=writer, microseconds=writer)
+        for number in range(4):
+            lines = []
+            created = moment  # files are named when created, before their entries
+            for _ in range(count // 12):
+                moment += timedelta(milliseconds=rng.randint(1, 5000))
+                session = f"s{rng.randint(0, 30)}"
+                kind = rng.choice(list(MetricType))
+                data: dict[str, object] = {}
+                if kind is MetricType.TOOL_USE:
+                    data = {
+                        "tool_name": rng.choice(["grep", "edit", "bash"]),
+                        "success": rng.random() > 0.1,
+                    }
+                    if rng.random() > 0.05:
+                        data["duration_ms"] = round(rng.lognormvariate(2, 1), 3)
+                elif kind is MetricType.TOKEN_USAGE:
+                    data = {
+                        "model": rng.choice(["a", "b"]),
+                        "input_tokens": rng.randint(1, 5000),
+                        "output_tokens": rng.randint(1, 900),
+                    }
+                elif kind is MetricType.ERROR_OCCURRED:
+                    data = {
+                        "error_type": rng.choice(["Timeout", "KeyError"]),
+                        "error_message": f"message {rng.randint(0, 99)}",
+                    }
+                elif kind is MetricType.SESSION_END and rng.random() > 0.5:
+                    data = {"duration_seconds": round(rng.uniform(1, 600), 2)}
+                else:
+                    data = other_kinds(rng, kind)
+                entry = foreign_entry(  # now and then a number only another writer writes
+                    type=kind,
+                    timestamp=moment,
+                    session_id=session if rng.random() > 0.1 else None,
+                    data=data,
+                )
+                lines.append(line_of(entry))
+            if number == 1:
+                lines.insert(5, b'{"this is": "not an entry"}\n')
+                lines.insert(9, b"garbage\n")
+            write_lines_file(
+                metrics,
+                lines,
+                created=created,
+                pid=100 + writer,
+                tag=f"0000000{writer}",
+                compressed=number < 3,
+                tail=b"" if number < 3 else b'{"torn',
+            )
+
+
+def other_kinds(rng: random.Random, kind: MetricType) -> dict[str, object]:
+    """``data`` as the track_* helpers write it for the kinds beyond tools, sessions,
+    errors and tokens, with sub-millisecond, integer and missing durations, and now and
+    then a value the summary must skip (an integer too large for a float)."""
+    duration: object = rng.choice(
+        [round(rng.lognormvariate(0, 2), 4), rng.randint(0, 900), round(rng.random(), 5)]
+    )
+    if rng.random() < 0.02:
+        duration = 10**400
+    timed: dict[str, object] = {} if rng.random() < 0.05 else {"duration_ms": duration}
+    if kind is MetricType.PERFORMANCE:
+        return {
+            "operation": rng.choice(["http.request", "db.query", "render"]),
+            "success": rng.random() > 0.1,
+            "method": "GET",
+            "path": "/items",
+            "status": rng.choice([200, 404, 500]),
+            **timed,
+        }
+    if kind is MetricType.AGENT_EXECUTION:
+        return {
+            "agent_name": rng.choice(["planner", "coder"]),
+            "success": rng.random() > 0.2,
+            "task": "t",
+            **timed,
+        }
+    if kind is MetricType.COMMAND_EXECUTED:
+        data: dict[str, object] = {"command": rng.choice(["make", "pytest", "ls"]), **timed}
+        exit_code = rng.choice([0, 0, 0, 1, 2, None])
+        if exit_code is not None:
+            data["exit_code"] = exit_code
+        if rng.random() < 0.7:  # as track_command_executed writes it; else only the code
+            data["success"] = exit_code in (0, None)
+        return data
+    if kind is MetricType.HOOK_TRIGGERED:
+        data = {"hook_name": rng.choice(["pre-commit", "post-tool"]), **timed}
+        if rng.random() < 0.5:
+            data["event"] = "e"
+        if rng.random() < 0.8:
+            data["success"] = rng.random() > 0.1
+        return data
+    if kind is MetricType.CHECKPOINT_CREATED:
+        data = {"checkpoint_id": f"c{rng.randint(0, 10**6)}"}
+        if rng.random() < 0.8:
+            data["files_changed"] = rng.choice([rng.randint(0, 40), 10**400])
+        return data
+    return {}
+
+
+def same(a: Summary, b: Summary) -> None:
+    assert a.model_dump(exclude={"sessions"}) == b.model_dump(exclude={"sessions"})
+    sa, sb = a.sessions.model_dump(), b.sessions.model_dump()
+    # A mean may differ in the last bit: the engines add in different orders.
+    mean_a, mean_b = sa.pop("duration_s_mean"), sb.pop("duration_s_mean")
+    if mean_a is None or mean_b is None:  # no session with a duration
+        assert mean_a is mean_b
+    else:
+        assert mean_a == pytest.approx(mean_b, rel=1e-12)
+    assert sa == sb

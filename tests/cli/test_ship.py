@@ -22,9 +22,8 @@ from analytics import read_entries
 from analytics._cli.ship import JsonFormatter
 
 from ..helpers import run_main
-from ..ship.central import Central
+from ..ship.central import Central, reports_on_server, ship_command, write_mixed
 from ..ship.pg_server import PgServer
-from ..ship.test_shipper import reports_on_server, ship_command, write_mixed
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ from analytics._ship.engine import Batch, Engine, Row, open_engine
 from analytics._ship.report import summarize_engine
 from analytics._ship.target import Target, parse_target
 
-from ..read.test_duckdb_engine import T0, generate, same
+from ..helpers import T0, generate, same
 from .ch_server import PASSWORD, PASSWORD_USER, ClickHouseDatabase, ClickHouseServer
 
 SOURCE = "host-a/d0"
