@@ -609,8 +609,8 @@ def write_lines_file(
 
 # -- Directories for engine parity (Python, DuckDB, ClickHouse, PostgreSQL) ---------
 
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-"""The start of the generated entries."""
+PARITY_T0 = datetime(2026, 11, 1, tzinfo=UTC)
+"""The start of :func:`generate`'s entries."""
 
 
 def generate(base: Path, seed: int, count: int = 3000) -> None:
@@ -621,7 +621,7 @@ def generate(base: Path, seed: int, count: int = 3000) -> None:
     for writer in range(3):
         # Distinct microseconds per writer: no two entries share a timestamp, so "the
         # first error of a kind" means the same entry to both engines.
-        moment = T0 + timedelta(seconds=writer, microseconds=writer)
+        moment = PARITY_T0 + timedelta(seconds=writer, microseconds=writer)
         for number in range(4):
             lines = []
             created = moment  # files are named when created, before their entries

@@ -160,20 +160,6 @@ def test_an_unreachable_server_at_start_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_print_ddl_connects_to_nothing(tmp_path: Path) -> None:
-    for url, word in (
-        ("postgresql://u@127.0.0.1:9/db?table=fleet", "CREATE TABLE IF NOT EXISTS"),
-        ("clickhouse://127.0.0.1:9/db?table=fleet", "ReplacingMergeTree"),
-    ):
-        run = subprocess.run(
-            ship_command(tmp_path, url, "--print-ddl"), capture_output=True, text=True
-        )
-        assert run.returncode == 0, run.stderr
-        assert word in run.stdout
-        assert "fleet" in run.stdout
-
-
-@pytest.mark.slow
 def test_a_wrong_password_is_one_line_and_not_retried(tmp_path: Path, pg_server: PgServer) -> None:
     (tmp_path / "metrics").mkdir()
     url = pg_server.url("postgres", password="not-the-password")

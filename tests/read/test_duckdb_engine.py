@@ -15,7 +15,7 @@ duckdb = pytest.importorskip("duckdb")
 
 from analytics._read.duckdb_engine import summarize_duckdb  # noqa: E402
 
-from ..helpers import T0, foreign_entry, generate, line_of, same, write_lines_file  # noqa: E402
+from ..helpers import PARITY_T0, foreign_entry, generate, line_of, same, write_lines_file  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -39,7 +39,7 @@ def test_same_numbers_as_the_python_engine(tmp_path: Path, seed: int) -> None:
 def test_same_numbers_with_filters(tmp_path: Path) -> None:
     generate(tmp_path, 4)
     # The files span about 40 minutes: a window inside them, cutting files in two.
-    since, until = T0 + timedelta(minutes=10), T0 + timedelta(minutes=25)
+    since, until = PARITY_T0 + timedelta(minutes=10), PARITY_T0 + timedelta(minutes=25)
     everything = summarize(tmp_path)
     for filters in (
         {"since": since, "until": until},
@@ -90,7 +90,7 @@ def test_names_that_are_not_strings_are_named_alike(tmp_path: Path) -> None:
     odd: list[object] = [None, 7, True, [1, "a"]]
     lines = []
     for i, value in enumerate(odd):
-        moment = T0 + timedelta(seconds=i)
+        moment = PARITY_T0 + timedelta(seconds=i)
         lines.append(
             line_of(
                 foreign_entry(
@@ -109,8 +109,10 @@ def test_names_that_are_not_strings_are_named_alike(tmp_path: Path) -> None:
                 )
             )
         )
-    lines.append(line_of(foreign_entry(type=MetricType.ERROR_OCCURRED, timestamp=T0, data={})))
-    write_lines_file(metrics, lines, created=T0, pid=100, tag="00000000")
+    lines.append(
+        line_of(foreign_entry(type=MetricType.ERROR_OCCURRED, timestamp=PARITY_T0, data={}))
+    )
+    write_lines_file(metrics, lines, created=PARITY_T0, pid=100, tag="00000000")
     python, sql = summarize(tmp_path), summarize_duckdb(tmp_path)
     assert set(python.errors) == set(python.tokens_by_model) == {"?", "7", "true", '[1,"a"]'}
     assert python.errors["?"].count == 2

@@ -47,7 +47,7 @@ from analytics._ship.engine import Batch, Engine, Row, open_engine
 from analytics._ship.report import summarize_engine
 from analytics._ship.target import Target, parse_target
 
-from ..helpers import T0, generate, same
+from ..helpers import PARITY_T0, generate, same
 from .ch_server import PASSWORD, PASSWORD_USER, ClickHouseDatabase, ClickHouseServer
 
 SOURCE = "host-a/d0"
@@ -58,7 +58,7 @@ def make_rows(count: int, *, start: int = 0, source: str = SOURCE) -> list[Row]:
     return [
         Row(
             id=f"id-{n:07d}",
-            timestamp=T0 + timedelta(seconds=n, microseconds=n % 999_999 + 1),
+            timestamp=PARITY_T0 + timedelta(seconds=n, microseconds=n % 999_999 + 1),
             type="tool_use",
             session_id=f"s{n % 7}" if n % 5 else None,
             user_id="u1" if n % 3 else None,
@@ -396,7 +396,7 @@ class TestOnCurrentClickHouse:
         generate(tmp_path, 4)
         rows = rows_of(tmp_path)
         chdb_db.put(Batch(rows, "all"))
-        since, until = T0 + timedelta(minutes=10), T0 + timedelta(minutes=25)
+        since, until = PARITY_T0 + timedelta(minutes=10), PARITY_T0 + timedelta(minutes=25)
         everything = summarize(tmp_path).entries
         for filters in (
             {"since": since, "until": until},
