@@ -183,6 +183,7 @@ class Shipper:
         self._lock_fd: int | None = None
         self._stop = anyio.Event()
         self._one_batch = anyio.Lock()
+        self._next: _Work | None = None  # read ahead while the previous batch was sent
         self._stopped = anyio.Event()
         self._task_group: Any = None
         self._failure: BaseException | None = None
@@ -342,10 +343,42 @@ class Shipper:
 
     async def _cycle(self) -> tuple[bool, _Work]:
         """Read, insert, record: one batch. One at a time per shipper (``run`` in the
-        background and a ``ship_once`` call take turns): one batch in flight."""
+        background and a ``ship_once`` call take turns): one batch in flight.
+
+        With a backlog, the next batch is read and decoded in a worker thread while
+        this one is on the wire (the engine's time and ours overlap); it starts where
+        this one ends, and is dropped if this one is not recorded."""
         async with self._one_batch:
-            work = await anyio.to_thread.run_sync(self._read_blocking)
-            return await self._ship(work), work
+            work, self._next = self._next, None
+            if work is None:
+                work = await anyio.to_thread.run_sync(self._read_blocking, None)
+            if not (work.items and work.snapshot.full):
+                return await self._ship(work), work
+            ahead = dict(self._files())
+            for segment in work.snapshot.segments:
+                ahead[segment.stem] = cp.FileProgress(segment.end, segment.complete)
+            following: list[_Work] = []
+
+            async def read_ahead() -> None:
+                following.append(await anyio.to_thread.run_sync(self._read_blocking, ahead))
+
+            failure: Exception | None = None
+            shipped = False
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(read_ahead)
+                try:
+                    shipped = await self._ship(work)
+                except Exception as exc:  # raised as itself, not in an exception group
+                    failure = exc
+            if failure is not None:
+                raise failure
+            if shipped and following:
+                self._next = following[0]
+            return shipped, work
+
+    def _files(self) -> dict[str, cp.FileProgress]:
+        assert self._checkpoint is not None
+        return self._checkpoint.files
 
     async def _ship(self, work: _Work) -> bool:
         """Insert the work's rows, then record it. ``False`` if stopped before the
@@ -496,10 +529,13 @@ class Shipper:
 
         await anyio.to_thread.run_sync(close)
 
-    def _read_blocking(self) -> _Work:
+    def _read_blocking(self, progress: dict[str, cp.FileProgress] | None) -> _Work:
+        """The next batch past ``progress`` (default: the checkpoint), decoded."""
         assert self._reader is not None
         assert self._checkpoint is not None
-        snapshot = self._reader.read(self._checkpoint.files, self._batch_lines, self._batch_bytes)
+        if progress is None:
+            progress = self._checkpoint.files
+        snapshot = self._reader.read(progress, self._batch_lines, self._batch_bytes)
         work = _Work(snapshot)
         source = self._checkpoint.source
         oldest: datetime | None = None
