@@ -224,20 +224,7 @@ class PostgreSQL:
         table, in one transaction."""
         if not batch.rows:
             return
-        records = [
-            (
-                number,
-                row.id,
-                row.timestamp,
-                row.type,
-                row.session_id,
-                row.user_id,
-                row.data,
-                row.metadata,
-                row.source,
-            )
-            for number, row in enumerate(batch.rows)
-        ]
+        records = [(number, *row) for number, row in enumerate(batch.rows)]
         connection = await self._connect()
         try:
             async with connection.transaction():

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import anyio
 import anyio.to_thread
@@ -91,8 +91,7 @@ class ShipperHealth:
     """Why it is unhealthy; empty when healthy."""
 
 
-@dataclass(slots=True)
-class _Item:
+class _Item(NamedTuple):
     row: Row
     stem: str
     start: int
@@ -539,12 +538,13 @@ class Shipper:
         work = _Work(snapshot)
         source = self._checkpoint.source
         oldest: datetime | None = None
+        items = work.items
         for segment in snapshot.segments:
-            position = segment.start
-            for line in segment.lines:
+            stem, position = segment.stem, segment.start
+            for line in segment.lines:  # the hot loop: one pass per line shipped
                 start, position = position, position + len(line) + 1
-                if not line.strip():
-                    continue
+                if not line:
+                    continue  # as every reader does
                 try:
                     kind, moment, _, ident, sid, uid, data, meta = fields_from_line(line)
                     row = Row(
@@ -553,17 +553,17 @@ class Shipper:
                         kind,
                         sid,
                         uid,
-                        to_json(data).decode(),
-                        to_json(meta).decode(),
+                        _json_text(data),
+                        _json_text(meta) if meta else "{}",
                         source,
                     )
                 except ValueError as exc:  # pydantic's ValidationError included
                     reason = f"not a valid entry: {str(exc).splitlines()[0]}"
-                    work.refused.append((None, segment.stem, start, line, reason))
+                    work.refused.append((None, stem, start, line, reason))
                     continue
                 if oldest is None or moment < oldest:
                     oldest = moment
-                work.items.append(_Item(row, segment.stem, start, position, line))
+                items.append(_Item(row, stem, start, position, line))
         work.oldest = oldest
         self._stats.lag_bytes = snapshot.lag_bytes
         self._stats.lag_files = snapshot.lag_files
@@ -623,3 +623,16 @@ class Shipper:
         self._checkpoint.lost.append(loss)
         self._stats.lost_files += 1
         self._stats.lost_lines += max(loss.lines, 0)
+
+
+def _json_text(value: dict[str, Any]) -> str:
+    """``value`` as JSON text for the engine.
+
+    Raises:
+        ValueError: it holds a number no engine's JSON takes (a literal such as
+            ``1e999`` reads back as infinity); the line is rejected, not altered.
+    """
+    text = to_json(value)
+    if (b"Infinity" in text or b"NaN" in text) and to_json(value, inf_nan_mode="null") != text:
+        raise ValueError("it holds a number beyond what JSON can carry (such as 1e999)")
+    return text.decode()

@@ -187,7 +187,7 @@ class TestEncoding:
 
 
 def _fields(row: Row) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in Row.__slots__}
+    return row._asdict()
 
 
 class TestErrors:

@@ -229,7 +229,7 @@ class TestInsert:
         self, pg_database: PgDatabase, field: str, value: str, says: str
     ) -> None:
         good = rows(3)
-        bad = Row(**{**{f: getattr(good[1], f) for f in Row.__dataclass_fields__}, field: value})
+        bad = Row(**{**good[1]._asdict(), field: value})
         engine = await opened(pg_database.url)
         with pytest.raises(ShipRejectedError, match=says):
             await engine.insert(Batch([good[0], bad, good[2]], "t"))

@@ -135,6 +135,10 @@ async def test_a_poison_line_among_thousands_is_the_only_one_rejected(
         MetricEntry(type=MetricType.TOOL_USE, session_id="s", data={"u": "?"})
         .to_json_line()
         .replace(b'"?"', b'"\\ud800"'),
+        # A number no engine's JSON takes (it reads back as infinity): refused by us.
+        MetricEntry(type=MetricType.TOOL_USE, session_id="s", data={"x": 1})
+        .to_json_line()
+        .replace(b'"x":1', b'"x":1e999'),
     ]
     if central.engine == "postgresql":  # jsonb refuses NUL in a string: the engine rejects it
         poison.append(
