@@ -102,7 +102,7 @@ def linear_ticks(high: float, count: int = 5, *, integer: bool = False) -> list[
     if integer:
         step = max(step, 1.0)
     n = max(math.ceil(high / step - 1e-9), 2)
-    return [i * step for i in range(n + 1)]
+    return [float(f"{i * step:.12g}") for i in range(n + 1)]  # 4 * 2.5e-6 is 1e-5, exactly
 
 
 def log_ticks(low: float, high: float) -> list[float]:

@@ -343,6 +343,8 @@ def _runs_panel(
         f"p50, p95, p99 and max, log scale.{shown}",
         chart,
     )
+    if all(r.duration_ms_max is None for _, r in ordered):
+        figure = f'<p class="muted">No {what} reported a duration.</p>'  # nothing to chart
     table = _table(
         f"{heading}: click a column to sort",
         [
