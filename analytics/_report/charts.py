@@ -107,13 +107,13 @@ def linear_ticks(high: float, count: int = 5, *, integer: bool = False) -> list[
 
 def log_ticks(low: float, high: float) -> list[float]:
     """Ticks for a log scale covering ``low``..``high`` (both > 0): powers of ten, with
-    2 and 5 between them when there are fewer than three decades; at least three."""
+    2 and 5 between them when they would be fewer than three; at least three."""
     low, high = min(low, high), max(low, high)
     first, last = math.floor(math.log10(low) + 1e-9), math.ceil(math.log10(high) - 1e-9)
     if last <= first:
         last = first + 1
     decades = [10.0**e for e in range(first, last + 1)]
-    if len(decades) >= 4:
+    if len(decades) >= 3:  # decades alone: 1-2-5 steps over three would crowd
         stride = math.ceil(len(decades) / 7)
         return decades[::stride]
     return [
@@ -192,6 +192,12 @@ def _legend(names: Sequence[str], y: float, right: float) -> list[str]:
     return ['<g class="legend">', *parts, "</g>"]
 
 
+def _anchor(x: float, text: str) -> str:
+    """Centred on ``x``, unless that would cut the label at an edge of the chart."""
+    half = len(text) * _CHAR / 2
+    return "start" if x - half < 0 else "end" if x + half > WIDTH else "middle"
+
+
 def _fit(name: str, room: float) -> str:
     chars = max(int(room / _CHAR), 4)
     return name if len(name) <= chars else name[: chars - 1] + "…"
@@ -247,11 +253,11 @@ def time_bars(
     parts.append('<g class="x axis">')
     for when in time_ticks(start, end):
         tx = x(when)
-        anchor = "start" if tx - left < 30 else "end" if right - tx < 30 else "middle"
+        text = time_label(when, span)
         parts.append(
             f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{bottom}" y2="{bottom + 4}" class="axis-line"/>'
         )
-        parts.append(_text(tx, bottom + 16, time_label(when, span), "tick", anchor))
+        parts.append(_text(tx, bottom + 16, text, "tick", _anchor(tx, text)))
     parts.append("</g>")
     parts.append('<g class="marks">')
     width = max(x(start + bucket) - x(start) - 1, 0.5)
@@ -321,9 +327,8 @@ def _x_axis(
         parts.append(
             f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{bottom}" class="{cls}"/>'
         )
-        tx = x(tick)
-        anchor = "start" if tx - left < 16 else "end" if right - tx < 16 else "middle"
-        parts.append(_text(tx, bottom + 15, label(tick), "tick", anchor))
+        tx, text = x(tick), label(tick)
+        parts.append(_text(tx, bottom + 15, text, "tick", _anchor(tx, text)))
     parts.append("</g>")
     return parts
 
