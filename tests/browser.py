@@ -1,22 +1,29 @@
 """A real browser for the tests that look at pages: Debian's ``chromium``, driven by
 Playwright (``pip install playwright``; never ``playwright install``: the browser is
-the system's, at ``/usr/bin/chromium`` or ``ANALYTICS_CHROMIUM``).
+the system's, ``chromium`` on the PATH or ``ANALYTICS_CHROMIUM``).
 
-``browser`` is one headless Chromium for the session, started with a fresh profile
-(Playwright gives each launch its own temporary ``--user-data-dir`` and removes it)
-and without background networking, updates or sync; ``artifacts`` is a directory
-for screenshots (under pytest's temporary directory, never committed). Without
-Chromium or Playwright the tests skip with the reason; with
+``chromium`` is one headless Chromium for the whole session, started by the tests as
+the database servers are: on 127.0.0.1 (its DevTools port, chosen by the browser and
+read from its log), with a fresh ``--user-data-dir`` in a temporary directory, without
+background networking, updates or sync, and stopped by the pid it was started with.
+``browser`` is Playwright connected to it, for one test module: Playwright's sync API
+keeps an event loop running in the test's thread while it is connected, which would
+break every asyncio test after it, so the connection ends with the module (run
+asyncio code in another thread while it is open). ``artifacts`` is a directory for
+screenshots (under pytest's temporary directory, never committed).
+
+Without Chromium or Playwright the tests skip with the reason; with
 ``ANALYTICS_REQUIRE_SERVERS=1`` (CI sets it) they fail instead.
-
-Playwright's sync API keeps an event loop running in the test's thread while the
-browser is open: run asyncio code (a writer, a server) in another thread or process.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +36,16 @@ from tests.ship.pg_server import require_servers
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
-__all__ = ["FLAGS", "Opened", "artifacts", "browser", "find_chromium", "open_page"]
+__all__ = [
+    "FLAGS",
+    "Chromium",
+    "Opened",
+    "artifacts",
+    "browser",
+    "chromium",
+    "find_chromium",
+    "open_page",
+]
 
 FLAGS = [
     "--headless",
@@ -39,7 +55,11 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",  # the browser picks a free port and logs it
 ]
+STARTUP_TIMEOUT = 30.0
+_LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -56,22 +76,80 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@dataclass
+class Chromium:
+    """The running browser: its process, its DevTools URL and what it logged."""
+
+    process: subprocess.Popen[str]
+    url: str
+    log: list[str]
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """One headless Chromium for the whole session, stopped by its pid."""
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright  # noqa: F401
     except ImportError:
         _unavailable("Playwright is not installed: pip install playwright")
     executable = find_chromium()
     if executable is None:
         _unavailable("Chromium is not installed: apt-get install chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    process = subprocess.Popen(
+        [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log: list[str] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def drain() -> None:  # the browser blocks if nobody reads its log
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        url = None
+        while url is None:
+            try:
+                line = lines.get(timeout=STARTUP_TIMEOUT)
+            except queue.Empty:
+                line = None
+            if line is None:
+                pytest.fail("Chromium did not start:\n" + "".join(log[-30:]), pytrace=False)
+            found = _LISTENING.search(line)
+            url = found.group(1) if found else None
+        yield Chromium(process, url, log)
+    finally:
+        process.terminate()
         try:
-            yield chromium
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Chromium) -> Iterator[Browser]:
+    """Playwright connected to the session's Chromium, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        connected = playwright.chromium.connect_over_cdp(chromium.url)
+        try:
+            yield connected
         finally:
-            chromium.close()
+            connected.close()
 
 
 @pytest.fixture(scope="session")

@@ -314,8 +314,6 @@ def _rows_frame(
 def _x_axis(
     ticks: Sequence[float],
     x: Callable[[float], float],
-    left: float,
-    right: float,
     top: float,
     bottom: float,
     label: Format,
@@ -359,7 +357,7 @@ def latency_chart(
         value = max(value, ticks[0])
         return left + (right - left) * (math.log10(value) - lo) / (hi - lo)
 
-    parts = _x_axis(ticks, x, left, right, top, bottom, duration, zero=False)
+    parts = _x_axis(ticks, x, top, bottom, duration, zero=False)
     parts.append('<g class="marks">')
     for i, ((name, count, values), label) in enumerate(zip(rows, fitted, strict=True)):
         cy = top + row_h * (i + 0.5)
@@ -427,7 +425,7 @@ def stacked_bars(
     def x(value: float) -> float:
         return left + (right - left) * value / ticks[-1]
 
-    parts = _x_axis(ticks, x, left, right, top, bottom, human, zero=True)
+    parts = _x_axis(ticks, x, top, bottom, human, zero=True)
     parts.append('<g class="marks">')
     for i, ((name, values), label) in enumerate(zip(rows, fitted, strict=True)):
         cy = top + row_h * (i + 0.5)

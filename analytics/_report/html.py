@@ -63,6 +63,7 @@ grid-template-columns:repeat(auto-fit,minmax(min(100%,150px),1fr))}
 font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 .analytics-report .table-wrap{overflow-x:auto;max-width:100%}
 .analytics-report table{border-collapse:collapse;font-size:.88rem;width:100%}
+.analytics-report caption{text-align:left;padding:0 0 4px}
 .analytics-report th,.analytics-report td{padding:4px 8px;border-bottom:1px solid var(--border);
 text-align:left;vertical-align:top}
 .analytics-report td.name{min-width:8em;max-width:28em;overflow-wrap:break-word}
