@@ -106,19 +106,23 @@ def linear_ticks(high: float, count: int = 5, *, integer: bool = False) -> list[
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Ticks for a log scale covering ``low``..``high`` (both > 0): powers of ten, with
-    2 and 5 between them when they would be fewer than three; at least three."""
+    """Ticks for a log scale covering ``low``..``high`` (both > 0), at least three and
+    at most seven: the 1-2-5 (else 1-5) steps closest around the data, or powers of ten
+    alone when the data spans more decades than those steps can show."""
     low, high = min(low, high), max(low, high)
     first, last = math.floor(math.log10(low) + 1e-9), math.ceil(math.log10(high) - 1e-9)
-    if last <= first:
-        last = first + 1
-    decades = [10.0**e for e in range(first, last + 1)]
-    if len(decades) >= 3:  # decades alone: 1-2-5 steps over three would crowd
-        stride = math.ceil(len(decades) / 7)
-        return decades[::stride]
-    return [
-        m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5) if m * 10.0**e <= decades[-1]
-    ]
+    for steps in ((1, 2, 5), (1, 5)):
+        candidates = [m * 10.0**e for e in range(first - 1, last + 2) for m in steps]
+        below = max(c for c in candidates if c <= low * (1 + 1e-9))
+        above = min(c for c in candidates if c >= high * (1 - 1e-9))
+        lo, hi = candidates.index(below), candidates.index(above)
+        while hi - lo < 2:  # fewer than three: widen, above first
+            hi, lo = (hi + 1, lo) if hi - lo == 0 or lo == 0 else (hi, lo - 1)
+        if hi - lo < 7:
+            return candidates[lo : hi + 1]
+    decades = [10.0**e for e in range(first, max(last, first + 2) + 1)]
+    stride = math.ceil(len(decades) / 7)
+    return decades[::stride]
 
 
 _TIME_STEPS = (

@@ -93,6 +93,10 @@ class TestTicks:
         assert ticks[-1] >= high * (1 - 1e-9)
         assert ticks == sorted(ticks)
 
+    def test_log_ticks_hug_a_narrow_range_in_1_2_5_steps(self) -> None:
+        assert log_ticks(3.5, 25) == pytest.approx([2, 5, 10, 20, 50])
+        assert log_ticks(5, 5) == pytest.approx([2, 5, 10])
+
     def test_log_ticks_are_decades_on_a_wide_range(self) -> None:
         assert log_ticks(0.05, 900) == pytest.approx([0.01, 0.1, 1, 10, 100, 1000])
 
