@@ -130,13 +130,16 @@ _TIME_STEPS = (
     86400, 172800, 604800, 2592000,
 )  # fmt: skip
 """Tick steps of a time axis, in seconds."""
+_YEAR = 365 * 86400
 
 
 def time_ticks(start: datetime, end: datetime, count: int = 5) -> list[datetime]:
     """Ticks at round times (a step of 1 s .. 30 days, aligned in UTC) within
     ``start``..``end``."""
     span = max((end - start).total_seconds(), 1.0)
-    step = next((s for s in _TIME_STEPS if span / s <= count), _TIME_STEPS[-1])
+    step = next((s for s in _TIME_STEPS if span / s <= count), None)
+    if step is None:  # beyond months: a nice number of (365-day) years
+        step = int(_nice(span / count / _YEAR) * _YEAR)
     first = math.ceil(start.timestamp() / step) * step
     ticks = []
     t = first
@@ -148,7 +151,7 @@ def time_ticks(start: datetime, end: datetime, count: int = 5) -> list[datetime]
 
 def time_label(moment: datetime, span: timedelta) -> str:
     """A tick's label, as precise as the span needs: ``12:00:30``, ``12:30``,
-    ``Nov 02 12:00`` or ``Nov 02``."""
+    ``Nov 02 12:00``, ``Nov 02`` or ``2026-11-02``."""
     moment = moment.astimezone(UTC)
     if span <= timedelta(minutes=5):
         return moment.strftime("%H:%M:%S")
@@ -156,7 +159,9 @@ def time_label(moment: datetime, span: timedelta) -> str:
         return moment.strftime("%H:%M")
     if span <= timedelta(days=4) and (moment.hour or moment.minute):
         return moment.strftime("%b %d %H:%M")
-    return moment.strftime("%b %d")
+    if span <= timedelta(days=300):
+        return moment.strftime("%b %d")
+    return moment.strftime("%Y-%m-%d")
 
 
 # -- Drawing --------------------------------------------------------------------------
@@ -236,7 +241,10 @@ def time_bars(
     totals = [sum(values[i] for _, values in series) for i in range(len(starts))]
     ticks = linear_ticks(max(totals, default=0.0), integer=integer)
     start = starts[0] if starts else datetime(1970, 1, 1, tzinfo=UTC)
-    end = (starts[-1] if starts else start) + bucket
+    try:
+        end = (starts[-1] if starts else start) + bucket
+    except OverflowError:  # the last bucket of year 9999
+        end = datetime.max.replace(tzinfo=UTC)
     seconds = max((end - start).total_seconds(), 1e-9)
 
     def x(moment: datetime) -> float:

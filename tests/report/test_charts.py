@@ -119,6 +119,12 @@ class TestTicks:
         assert time_label(moment, timedelta(minutes=1)) == "12:00:30"
         assert time_label(moment, timedelta(hours=3)) == "12:00"
         assert time_label(T.replace(hour=0), timedelta(days=9)) == "Nov 01"
+        assert time_label(T, timedelta(days=900)) == "2026-11-01"
+
+    def test_time_ticks_over_centuries_are_few(self) -> None:
+        start = datetime(1970, 1, 1, tzinfo=UTC)
+        ticks = time_ticks(start, datetime(9999, 12, 31, tzinfo=UTC))
+        assert 3 <= len(ticks) <= 6
 
 
 class TestCharts:

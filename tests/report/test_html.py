@@ -82,6 +82,21 @@ class TestPanels:
         ):
             assert figure in text
 
+    def test_entries_centuries_apart_draw_only_their_buckets(self) -> None:
+        summary = Summary(
+            entries=3,
+            by_type={"tool_use": 3},
+            bucket="day",
+            timeline={
+                "1970-01-01T00:00:00+00:00": 1,
+                "2026-11-01T00:00:00+00:00": 1,
+                "9999-12-31T00:00:00+00:00": 1,
+            },
+        )
+        (chart,) = Page(body(summary)).charts
+        assert len(chart["tick"]) > 2
+        assert body(summary).count("data-tip=") == 3
+
     def test_one_bucket_is_said_not_charted(self) -> None:
         summary = only(MetricType.TOOL_USE, {"tool_name": "grep"}, count=3)
         text = render(summary, "html")
