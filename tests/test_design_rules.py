@@ -235,7 +235,13 @@ def test_track_and_time_methods_take_their_arguments_in_one_order() -> None:
 
 TESTS = Path(__file__).parent
 # tests/<folder>/ mirrors analytics/<wing>/.
-TEST_FOLDERS = {"write": "_write", "read": "_read", "cli": "_cli", "ship": "_ship"}
+TEST_FOLDERS = {
+    "write": "_write",
+    "read": "_read",
+    "cli": "_cli",
+    "ship": "_ship",
+    "report": "_report",
+}
 # Top-level test modules that are not named after one module: the package door
 # (``analytics/__init__.py``) and the checks of the whole tree.
 NOT_NAMED_AFTER_A_MODULE = {
