@@ -311,13 +311,25 @@ class PostgreSQL:
         return connection
 
     async def _create_table(self, connection: Any) -> None:
+        # Shippers starting together would race: IF NOT EXISTS does not see a table
+        # another transaction has not committed yet. An advisory lock on the table's
+        # name makes them take turns; the retry is for creators that do not take it.
+        key = int.from_bytes(
+            hashlib.sha256(f"analytics:{self.target.table}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
         for attempt in range(3):
             try:
-                await connection.execute(self.ddl())
+                async with connection.transaction():
+                    await connection.execute(f"SELECT pg_advisory_xact_lock({key})")
+                    await connection.execute(self.ddl())
                 break
-            except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-                # Another shipper created it (or an index) at the same moment; IF NOT
-                # EXISTS does not see what is not committed yet. Now it is there.
+            except (
+                asyncpg.UniqueViolationError,
+                asyncpg.DuplicateTableError,
+                asyncpg.DuplicateObjectError,
+            ):
                 if attempt == 2:
                     raise
         self._table_ready = True
