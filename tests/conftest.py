@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from analytics import MetricEntry, Summary, summarize
 
 # Real servers (PostgreSQL, ClickHouse) for the shipping tests and the docs' examples.
+from tests.browser import artifacts, browser, chromium  # noqa: F401
 from tests.ship.central import central, crashable  # noqa: F401
 from tests.ship.ch_server import clickhouse_database, clickhouse_server  # noqa: F401
 from tests.ship.pg_server import pg_database, pg_private_server, pg_server  # noqa: F401

@@ -242,6 +242,7 @@ TEST_FOLDERS = {
     "read": "_read",
     "cli": "_cli",
     "ship": "_ship",
+    "report": "_report",
     "serve": "_serve",
 }
 # Top-level test modules that are not named after one module: the package door

@@ -1,4 +1,4 @@
-"""Rendering a Summary: text, JSON, Markdown, CSV and a self-contained HTML page.
+"""Rendering a Summary: text, JSON, Markdown and CSV; HTML comes from ``html``.
 
 Text, Markdown and HTML show a section only for what the entries hold (no empty
 "Tools" table for a service that records only request timings); JSON always has every
@@ -8,13 +8,13 @@ field; CSV has one table per non-empty section, separated by a blank line.
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Iterator
 from typing import Any
 
-from ._exceptions import ReportFormatError
-from ._read.summary import RunStats, Summary, ToolStats
+from .._exceptions import ReportFormatError
+from .._read.summary import RunStats, Summary, ToolStats
+from .html import page
 
 __all__ = ["FORMATS", "render", "text_table"]
 
@@ -252,97 +252,6 @@ def _csv(s: Summary) -> str:
     return buffer.getvalue()
 
 
-def _bars_svg(title: str, labels: list[str], series: list[tuple[str, list[float], str]]) -> str:
-    """A small grouped bar chart as inline SVG (no scripts, no external resources)."""
-    width, height, left, bottom, top = 720, 260, 60, 60, 30
-    groups = max(len(labels), 1)
-    peak = max((v for _, values, _ in series for v in values), default=0.0) or 1.0
-    group_w = (width - left - 10) / groups
-    bar_w = max(group_w / (len(series) + 1), 1.0)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}"'
-        f' viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
-        f"<title>{html.escape(title)}</title>",
-        f'<text x="{left}" y="18" font-size="14" font-family="sans-serif">'
-        f"{html.escape(title)}</text>",
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}"'
-        ' stroke="#444"/>',
-        f'<text x="{left - 6}" y="{top + 4}" font-size="10" text-anchor="end"'
-        f' font-family="sans-serif">{peak:,.1f}</text>',
-    ]
-    plot_h = height - bottom - top
-    for g, label in enumerate(labels):
-        x0 = left + g * group_w
-        for k, (name, values, colour) in enumerate(series):
-            value = values[g] if g < len(values) else 0.0
-            bar_h = plot_h * value / peak
-            parts.append(
-                f'<rect x="{x0 + k * bar_w:.1f}" y="{height - bottom - bar_h:.1f}"'
-                f' width="{bar_w * 0.9:.1f}" height="{bar_h:.1f}" fill="{colour}">'
-                f"<title>{html.escape(label)} {html.escape(name)}: {value:,.2f}</title></rect>"
-            )
-        if groups <= 40 or g % max(groups // 20, 1) == 0:
-            parts.append(
-                f'<text x="{x0 + group_w / 2:.1f}" y="{height - bottom + 14}" font-size="9"'
-                f' text-anchor="end" font-family="sans-serif"'
-                f' transform="rotate(-35 {x0 + group_w / 2:.1f} {height - bottom + 14})">'
-                f"{html.escape(label[:19])}</text>"
-            )
-    for k, (name, _, colour) in enumerate(series):
-        parts.append(
-            f'<rect x="{width - 150}" y="{8 + k * 14}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{width - 135}" y="{17 + k * 14}" font-size="11"'
-            f' font-family="sans-serif">{html.escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _latency_svg(title: str, runs: dict[str, ToolStats] | dict[str, RunStats]) -> str:
-    names = list(runs)
-    return _bars_svg(
-        title,
-        names,
-        [
-            ("p50", [runs[n].duration_ms_p50 or 0.0 for n in names], "#3b6ea5"),
-            ("p95", [runs[n].duration_ms_p95 or 0.0 for n in names], "#e59c3b"),
-            ("p99", [runs[n].duration_ms_p99 or 0.0 for n in names], "#c0392b"),
-        ],
-    )
-
-
-def _html(s: Summary) -> str:
-    figures = []
-    if s.timeline:
-        figures.append(
-            _bars_svg(
-                f"Entries per {s.bucket}",
-                list(s.timeline),
-                [("entries", [float(v) for v in s.timeline.values()], "#3b6ea5")],
-            )
-        )
-    if s.tools:
-        figures.append(_latency_svg("Tool latency (ms)", s.tools))
-    if s.operations:
-        figures.append(_latency_svg("Operation latency (ms)", s.operations))
-    span = (
-        f"{s.entries:,} entries from {html.escape(str(s.first))} to {html.escape(str(s.last))}"
-        if s.entries
-        else "No entries."
-    )
-    body = html.escape(_sections(s, markdown=False))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>analytics report</title>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:60em}"
-        "pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style></head><body>"
-        "<h1>analytics report</h1>"
-        f"<p>{span}</p>"
-        + "".join(f"<figure>{figure}</figure>" for figure in figures)
-        + f"<pre>{body}</pre></body></html>\n"
-    )
-
-
 def render(summary: Summary, fmt: str) -> str:
     """The summary in one of ``FORMATS``: ``text``, ``json``, ``markdown``, ``csv`` or
     ``html``. An empty summary (no entries) renders as an empty report.
@@ -355,7 +264,7 @@ def render(summary: Summary, fmt: str) -> str:
     if fmt == "csv":
         return _csv(summary)
     if fmt == "html":
-        return _html(summary)
+        return page(summary)
     if fmt in ("text", "markdown"):
         return _sections(summary, markdown=fmt == "markdown")
     raise ReportFormatError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
