@@ -5,32 +5,15 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from typing import Any
 
-from .._report import render
+from .._report.html import SCRIPT, STYLE, body
 from .index import View
 
 __all__ = ["WINDOWS", "content", "page", "status_line"]
 
 WINDOWS = {"all": "everything", "15m": "last 15 min", "1h": "last hour", "24h": "last 24 h"}
 """The windows the page offers (besides ``custom``), by the value of ``window=``."""
-
-_HEAD = re.compile(r"<head[^>]*>(.*?)</head>", re.S | re.I)
-_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
-
-
-def _parts(document: str) -> tuple[str, str]:
-    """The inside of a report document's ``<head>`` (its styles) and ``<body>``."""
-    head, body = _HEAD.search(document), _BODY.search(document)
-    return (
-        head.group(1) if head else "",
-        body.group(1) if body else document,
-    )
-
-
-def _report_parts(view: View) -> tuple[str, str]:
-    return _parts(render(view.summary, "html"))
 
 
 def content(view: View) -> str:
@@ -54,7 +37,7 @@ def content(view: View) -> str:
             f"None of the {view.total_entries:,} entries matches this window and these"
             " filters. Widen the window or clear a filter.",
         )
-    return _report_parts(view)[1]
+    return body(view.summary)
 
 
 def _empty(title: str, text: str) -> str:
@@ -96,7 +79,6 @@ def _options(values: list[str], chosen: str | None, every: str) -> str:
 def page(view: View, params: dict[str, str], refresh_seconds: float) -> str:
     """The whole page for ``view``, its controls set from the query ``params``
     (``window``, ``since``, ``until``, ``type``, ``tool``, ``session``)."""
-    head, _ = _report_parts(view) if view.state == "ready" else ("", "")
     window = params.get("window") or ("custom" if params.get("since") else "all")
     windows = "".join(
         f'<option value="{key}"{" selected" if key == window else ""}>{label}</option>'
@@ -107,8 +89,9 @@ def page(view: View, params: dict[str, str], refresh_seconds: float) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"{_strip_title(head)}<title>analytics dashboard</title><style>{_STYLE}</style></head>"
-        '<body><form id="dashboard-controls" class="dashboard-controls" role="search">'
+        f"<title>analytics dashboard</title><style>{STYLE}</style><style>{_STYLE}</style>"
+        '</head><body><div class="dashboard">'
+        '<form id="dashboard-controls" class="dashboard-controls" role="search">'
         '<label>Window <select name="window" id="dashboard-window">'
         f"{windows}</select></label>"
         '<span class="dashboard-custom" id="dashboard-custom">'
@@ -127,28 +110,31 @@ def page(view: View, params: dict[str, str], refresh_seconds: float) -> str:
         '<button type="submit">Apply</button></form>'
         '<p id="dashboard-status" class="dashboard-status" aria-live="polite">'
         f"{html.escape(status_line(view).replace('{time}', 'now'))}</p>"
-        f'<main id="analytics-report">{content(view)}</main>'
+        f'<main id="analytics-report">{content(view)}</main></div>'
         f'<script id="dashboard-config" type="application/json">{config}</script>'
-        f"<script>{_SCRIPT}</script></body></html>\n"
+        f"<script>{SCRIPT}</script><script>{_SCRIPT}</script></body></html>\n"
     )
 
 
-def _strip_title(head: str) -> str:
-    return re.sub(r"<title>.*?</title>", "", head, flags=re.S | re.I)
-
-
 _STYLE = (
+    ".dashboard{box-sizing:border-box;max-width:1240px;margin:0 auto;padding:8px 16px 0;"
+    'font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}'
+    ".dashboard *{box-sizing:border-box}"
+    ".dashboard #analytics-report .analytics-report{padding:16px 0}"
     ".dashboard-controls{display:flex;flex-wrap:wrap;gap:.5em 1em;align-items:end;"
-    "padding:.5em 0;border-bottom:1px solid #8884;max-width:100%}"
+    "padding:.5em 0;border-bottom:1px solid var(--border);max-width:100%}"
     ".dashboard-controls label{display:flex;flex-direction:column;font-size:.85em;"
     "min-width:0;max-width:100%}"
     ".dashboard-controls select,.dashboard-controls input{max-width:100%;font:inherit}"
     ".dashboard-custom{display:none;gap:.5em 1em;flex-wrap:wrap;max-width:100%}"
     ".dashboard-custom.shown{display:flex}"
-    ".dashboard-status{font-size:.85em;opacity:.75;overflow-wrap:anywhere}"
-    ".dashboard-status.stale{color:#b00020;opacity:1}"
-    ".dashboard-empty{padding:2em 1em;border:1px dashed #8886;border-radius:6px;"
-    "text-align:center;overflow-wrap:anywhere}"
+    ".dashboard-controls select,.dashboard-controls input,.dashboard-controls button{"
+    "background:var(--card);color:var(--fg);border:1px solid var(--border);"
+    "border-radius:4px;padding:.25em .4em}"
+    ".dashboard-status{font-size:.85em;color:var(--muted);overflow-wrap:anywhere;margin:.4em 0}"
+    ".dashboard-status.stale{color:var(--c3)}"
+    ".dashboard-empty{padding:2em 1em;margin:16px 0;border:1px dashed var(--border);"
+    "border-radius:6px;text-align:center;overflow-wrap:anywhere}"
     "#analytics-report{max-width:100%;overflow-x:auto}"
 )
 

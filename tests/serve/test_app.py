@@ -76,7 +76,8 @@ class TestPage:
         assert response.headers["content-type"].startswith("text/html")
         page = response.text
         assert 'id="analytics-report"' in page
-        assert "16 entries" in page  # the report's own line
+        assert "16 of 16 entries" in page
+        assert 'id="panel-tools"' in page
         for control in (
             "dashboard-window",
             "dashboard-type",

@@ -31,7 +31,9 @@ ENTRIES = [at(i, data={"tool_name": "grep", "success": True, "duration_ms": 2.0}
 class TestContent:
     def test_a_view_with_entries_is_the_reports_body(self) -> None:
         html = content(view_of(summarize_entries(ENTRIES)))
-        assert "5 entries" in html
+        assert 'id="panel-overview"' in html
+        assert 'id="panel-tools"' in html
+        assert 'id="panel-errors"' not in html  # a kind absent: no panel
         assert "<body" not in html
         assert "<html" not in html
         assert "data-empty" not in html
