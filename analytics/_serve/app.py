@@ -17,8 +17,10 @@ needs it, as ``?token=`` or ``Authorization: Bearer``.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -159,6 +161,18 @@ class _Dashboard:
 
         return await self._run(request, build)
 
+    async def warm(self) -> None:
+        """Index the directory before the first request asks: the first view then
+        shows at once (a request that comes sooner waits for this, not longer)."""
+        await anyio.to_thread.run_sync(self.index.refresh, limiter=self.limiter)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self.warm)
+            yield
+            tasks.cancel_scope.cancel()  # a refresh in a thread still ends as it would
+
     async def health(self, request: Request) -> Response:
         stats = asdict(self.index.stats)  # counters only: no file work on the loop
         directory = self.index.directory
@@ -201,10 +215,12 @@ def create_app(
 
     Returns:
         the ASGI app; its ``state.index`` is the :class:`DirectoryIndex` it reads.
+        Served with its lifespan, it indexes the directory as it starts.
     """
     index = DirectoryIndex(base_path, prefix=prefix)
     dashboard = _Dashboard(index, refresh_seconds)
     app = Starlette(
+        lifespan=dashboard.lifespan,
         middleware=[Middleware(TokenGuard, token=token)] if token else [],
         routes=[
             Route("/", dashboard.home),

@@ -50,7 +50,7 @@ class DashboardServer:
             port=port,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="on",
             server_header=False,
         )
         self._server = _Server(config)
