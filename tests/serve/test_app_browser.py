@@ -172,14 +172,14 @@ class TestTheDashboardInABrowser:
         assert opened.errors == []
 
     def test_the_time_window_is_respected(self, opened: Opened, live: Live) -> None:
-        for window, since in (
+        for window, back in (
             ("15m", timedelta(minutes=15)),
             ("1h", timedelta(hours=1)),
             ("24h", timedelta(hours=24)),
         ):
             opened.page.select_option("#dashboard-window", window)
             # No entry lies near a window's edge: the browser's and the test's clocks agree.
-            want = summarize(live.base, since=datetime.now(UTC) - since).entries
+            want = summarize(live.base, since=datetime.now(UTC) - back).entries
             wait_for_status(opened, f"{want} of ")
             assert f"window={window}" in opened.page.url
         opened.page.select_option("#dashboard-window", "custom")
