@@ -124,6 +124,10 @@ class View:
     """Entries in the index, whatever the query."""
 
 
+class _Shrank(Exception):
+    """A ``.jsonl`` holds fewer bytes than were read from it."""
+
+
 @dataclass(eq=False)
 class _File:
     """One stem's indexed entries and how far it has been read."""
@@ -139,6 +143,11 @@ class _File:
     types: set[str] = field(default_factory=set)
     tools: set[str] = field(default_factory=set)
     sessions: dict[str, datetime] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        """Back to nothing read."""
+        self.offset, self.done, self.first, self.last, self.bad_lines = 0, False, None, None, 0
+        self.rows, self.types, self.tools, self.sessions = [], set(), set(), {}
 
 
 class DirectoryIndex:
@@ -267,7 +276,15 @@ class DirectoryIndex:
 
     def _read_on(self, known: _File, path: Path) -> int:
         """Index the complete lines of ``path`` past ``known.offset``."""
-        data, finished = self._bytes_past(path, known.offset)
+        try:
+            data, finished = self._bytes_past(path, known.offset)
+        except _Shrank:
+            # The writer rolled a failed batch back below what was read: read the file
+            # again from its start rather than count lines it no longer holds.
+            logger.info("%s is shorter than when it was read; reading it again", path.name)
+            known.forget()
+            self._everything = None
+            data, finished = self._bytes_past(path, 0)
         cut = len(data) if finished else data.rfind(b"\n") + 1
         known.offset += cut
         known.done = finished
@@ -288,6 +305,8 @@ class DirectoryIndex:
         if not finished:
             try:
                 with open(path, "rb") as f:  # an open file reads on even if compressed away
+                    if os.fstat(f.fileno()).st_size < start:
+                        raise _Shrank(path.name)
                     f.seek(start)
                     while chunk := f.read(READ_CHUNK):
                         parts.append(chunk)

@@ -193,6 +193,18 @@ class TestIncremental:
         assert index.refresh() == 1
         assert index.summary(Query()).entries == 2
 
+    def test_a_file_rolled_back_below_what_was_read_is_read_again(self, tmp_path: Path) -> None:
+        """A writer that rolls a failed batch back leaves fewer bytes than were read:
+        the index forgets that file and reads it again, so it counts what it holds."""
+        path = write_file(tmp_path, T0, 1, [at(i) for i in range(10)])
+        index = DirectoryIndex(tmp_path)
+        index.refresh()
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:4]))
+        assert index.refresh() == 4
+        assert index.summary(Query()) == summarize(tmp_path)
+        assert index.summary(Query()).entries == 4
+
     def test_a_file_compressed_between_refreshes_is_read_on_from_its_gz(
         self, tmp_path: Path
     ) -> None:
