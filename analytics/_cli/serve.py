@@ -72,19 +72,27 @@ def run(args: argparse.Namespace) -> int:
     gc.enable()
     try:
         from .._serve.app import create_app
-        from .._serve.server import DashboardServer, is_local
+        from .._serve.server import DashboardServer, check_bindable, is_local
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] in {"starlette", "uvicorn"}:
             raise CliError(NEEDS_EXTRA) from None
         raise
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if not is_local(args.host):
-        guard = "" if token else " with no token (--token): anyone who can reach it can read it"
+        guard = (
+            " (the token guards it, over plain HTTP)"
+            if token
+            else ", and with no token (--token) anyone who reaches it reads what DIR holds"
+        )
         print(
-            f"analytics serve: warning: binding {args.host}, not this machine only{guard};"
-            " the dashboard shows everything the directory holds",
+            f"analytics serve: warning: binding {args.host} makes the dashboard reachable"
+            f" from other machines{guard}",
             file=sys.stderr,
         )
+    try:
+        check_bindable(args.host, args.port)  # in use: one line now, before any reading
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     app = create_app(args.dir, prefix=args.prefix, token=token, refresh_seconds=args.refresh)
     server = DashboardServer(app, args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -96,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     with _StopOnSignals(server.stop):
-        server.run()
-    return 0
+        started = server.run()
+    return 0 if started else 1
 
 
 class _StopOnSignals:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import socket
 from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["LOCAL_HOSTS", "DashboardServer", "is_local"]
+__all__ = ["LOCAL_HOSTS", "DashboardServer", "check_bindable", "is_local"]
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -23,6 +24,20 @@ def is_local(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise the ``OSError`` binding ``host:port`` would raise (in use, no such
+    address), before the directory is read; the socket is closed at once.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    address = host.strip("[]")
+    family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        probe.bind((address, port))
 
 
 class _Server(uvicorn.Server):
@@ -55,10 +70,17 @@ class DashboardServer:
         )
         self._server = _Server(config)
 
-    def run(self) -> None:
-        """Serve until stopped. Raises ``SystemExit`` when the port cannot be bound
-        (uvicorn's way; its log says why)."""
-        self._server.run()
+    def run(self) -> bool:
+        """Serve until stopped.
+
+        Returns:
+            ``False`` when the server could not start (uvicorn has logged why).
+        """
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn's way to give up at startup (a bind that failed)
+            return False
+        return True
 
     def stop(self) -> None:
         """Ask the server to finish the requests in flight and return from :meth:`run`."""

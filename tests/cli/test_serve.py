@@ -121,6 +121,20 @@ class TestRealProcess:
         assert "0.0.0.0" in warning
         assert "no token" in warning
 
+    def test_a_port_in_use_is_one_line_before_any_reading(
+        self, tmp_path: Path, served: list[Served]
+    ) -> None:
+        first = Served(str(tmp_path))
+        served.append(first)
+        first.wait_ready()
+        write_file(tmp_path, T0, 1, [at(0)], tail=b"garbage\n")  # would be warned about
+        second = run_cli("serve", str(tmp_path), "--port", str(first.port))
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"analytics: error: cannot listen on 127.0.0.1:{first.port}: Address already in use"
+        ]
+        assert first.stop()[0] == 0
+
 
 class TestArguments:
     def test_help_is_plain_text(self) -> None:
