@@ -23,7 +23,7 @@ from analytics import (
 from analytics._read.summary import summarize_entries
 from analytics._serve.index import SESSIONS_SHOWN, DirectoryIndex, Query
 
-from ..helpers import T0, at, line_of, write_file
+from ..helpers import T0, at, line_of, number, write_file
 
 
 def mixed(start: float, count: int, session: str = "s1") -> list[MetricEntry]:
@@ -265,12 +265,12 @@ class TestIncremental:
 WRITES = 4000
 
 
-async def _write(base: Path, done: threading.Event) -> None:
+async def _write(base: Path, done: threading.Event, max_files: int = 100_000) -> None:
     try:
         async with JSONLWriter(
             base,
             max_file_size="64KiB",
-            max_files=100_000,
+            max_files=max_files,
             compress_old=True,
             flush_interval=0.005,
             buffer_size=50,
@@ -311,4 +311,23 @@ class TestWhileAWriterWrites:
             p.stat().st_size for p in metrics.glob("*.jsonl")
         )
         assert index.stats.bytes_read == total
+        assert index.summary(Query()) == summarize(tmp_path)
+
+    def test_files_retention_deletes_drop_out_while_it_writes(self, tmp_path: Path) -> None:
+        """With ``max_files=3`` retention deletes old files as the writer goes: the
+        index ends up holding exactly what the remaining files hold, each entry once."""
+        done = threading.Event()
+        writer = threading.Thread(target=asyncio.run, args=(_write(tmp_path, done, 3),))
+        index = DirectoryIndex(tmp_path)
+        writer.start()
+        try:
+            while not done.is_set():
+                index.refresh()
+        finally:
+            writer.join(timeout=60)
+        index.refresh()
+        assert index.stats.files_dropped > 0, "retention deleted nothing"
+        left = Counter(number(e) for e in iter_entries(tmp_path))
+        assert 0 < sum(left.values()) < WRITES
+        assert Counter(row[5]["number"] for row in index.rows()) == left
         assert index.summary(Query()) == summarize(tmp_path)
