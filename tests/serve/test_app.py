@@ -11,16 +11,16 @@ import httpx
 import pytest
 from starlette.datastructures import QueryParams
 
-from analytics import MetricType, Summary, summarize
+from analytics import MetricEntry, MetricType, Summary, summarize
 from analytics._serve.app import QueryError, create_app, parse_query
 
 from ..helpers import T0, at, line_of, write_file
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 
-
-def recent(seconds_ago: float, **fields: object) -> object:
-    return at((NOW - T0).total_seconds() - seconds_ago, **fields)  # type: ignore[arg-type]
+def recent(seconds_ago: float, **fields: object) -> MetricEntry:
+    """An entry ``seconds_ago`` before now (windows are counted back from now)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return at((now - T0).total_seconds() - seconds_ago, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def live(tmp_path: Path) -> Path:
                 data={"error_type": "Timeout", "error_message": "late"},
             )
         )
-    write_file(tmp_path / "metrics", NOW - timedelta(days=3), 1, entries)  # type: ignore[arg-type]
+    write_file(tmp_path / "metrics", datetime.now(UTC) - timedelta(days=3), 1, entries)
     return tmp_path
 
 
@@ -169,7 +169,8 @@ class TestWindowsAndFilters:
     async def test_custom_since_until_and_a_tool(
         self, client: httpx.AsyncClient, live: Path
     ) -> None:
-        since, until = NOW - timedelta(hours=3), NOW - timedelta(minutes=5)
+        now = datetime.now(UTC).replace(microsecond=0)
+        since, until = now - timedelta(hours=3), now - timedelta(minutes=5)
         params = {"since": since.isoformat(), "until": until.isoformat().replace("+00:00", "Z")}
         got = Summary.model_validate_json((await client.get("/api/summary", params=params)).content)
         assert got == summarize(live, since=since, until=until)
@@ -184,7 +185,7 @@ class TestWindowsAndFilters:
         first = (await client.get("/api/view")).json()
         (path,) = (live / "metrics").glob("*.jsonl")
         with open(path, "ab") as f:
-            f.write(line_of(recent(1)) + line_of(recent(0)))  # type: ignore[arg-type]
+            f.write(line_of(recent(1)) + line_of(recent(0)))
         second = (await client.get("/api/view")).json()
         assert second["entries"] == first["entries"] + 2 == 18
         health = (await client.get("/healthz")).json()
