@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .. import __version__
 from .._exceptions import AnalyticsError
-from . import demo, export, files, report, ship, tail
+from . import demo, export, files, report, serve, ship, tail
 from .arguments import CliError
 
 DISTRIBUTION = "asyncio-jsonl-analytics"
@@ -30,6 +30,7 @@ COMMANDS = {
     "export": export,
     "files": files,
     "ship": ship,
+    "serve": serve,
 }
 """Each command's module: ``add_parser(commands)`` and ``run(args) -> exit status``."""
 
