@@ -168,7 +168,10 @@ class TestHelp:
         all_parsers = parsers()
         assert {p.prog for p in all_parsers} == {
             "analytics",
-            *(f"analytics {c}" for c in ("demo", "report", "tail", "export", "files", "ship")),
+            *(
+                f"analytics {c}"
+                for c in ("demo", "report", "tail", "export", "files", "ship", "serve")
+            ),
         }
         for parser in all_parsers:
             text = parser.format_help()
@@ -178,7 +181,9 @@ class TestHelp:
                 assert action.help, (parser.prog, action.dest)
                 assert action.help != argparse.SUPPRESS, (parser.prog, action.dest)
 
-    @pytest.mark.parametrize("command", ["demo", "report", "tail", "export", "files", "ship"])
+    @pytest.mark.parametrize(
+        "command", ["demo", "report", "tail", "export", "files", "ship", "serve"]
+    )
     def test_help_of_each_command(self, command: str, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run_main([command, "--help"], capsys)
         assert code == 0
