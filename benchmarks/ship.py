@@ -37,6 +37,8 @@ import math
 import os
 import platform
 import random
+import re
+import resource
 import shutil
 import socket
 import statistics
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -353,6 +356,11 @@ class Central:
     def settle(self) -> None:
         """Let background work of the previous load finish before a timed one."""
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process (PostgreSQL: the postmaster)."""
+        return None
+
     def stop(self) -> None:
         raise NotImplementedError
 
@@ -395,6 +403,10 @@ class PostgreSQLCentral(Central):
     def settle(self) -> None:
         self.server.psql("CHECKPOINT")
 
+    @property
+    def pid(self) -> int | None:
+        return self.server.pid
+
     def stop(self) -> None:
         self.server.cleanup()
 
@@ -436,6 +448,10 @@ class ClickHouseCentral(Central):
     def drop(self, table: str) -> None:
         self.server.query(f"DROP TABLE IF EXISTS bench.{table}")
 
+    @property
+    def pid(self) -> int | None:
+        return self.server.pid
+
     def stop(self) -> None:
         self.server.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -457,10 +473,49 @@ def ship_command(directory: Path, url: str) -> list[str]:
     return [sys.executable, "-m", "analytics", "ship", str(directory), "--to", url, "--once"]
 
 
-def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def cpu_of(pid: int | None) -> float:
+    """CPU seconds of process ``pid`` and of its children that have exited (a
+    PostgreSQL backend's, once the connection closed)."""
+    if pid is None:
+        return math.nan
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Timed:
+    wall_s: float
+    client_cpu_s: float
+    server_cpu_s: float
+    done: subprocess.CompletedProcess[str]
+
+
+TIMEOUT = 900.0
+"""Seconds one timed command may take: ``ship --once`` retries for ever while the
+server is unreachable (a server that died must not hang the benchmark)."""
+
+
+def timed(command: list[str], server_pid: int | None = None) -> Timed:
+    """Run ``command``; its wall time, its own CPU time, and the server's CPU time
+    meanwhile.
+
+    Raises:
+        subprocess.TimeoutExpired: it took more than ``TIMEOUT`` (it was killed).
+    """
+    client, server = children_cpu(), cpu_of(server_pid)
     began = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
-    return time.perf_counter() - began, done
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=TIMEOUT
+    )
+    wall = time.perf_counter() - began
+    client = children_cpu() - client
+    time.sleep(0.2)  # a PostgreSQL backend's CPU counts once the postmaster reaped it
+    return Timed(wall, client, cpu_of(server_pid) - server, done)
 
 
 def run_ours(central: Central, dataset: Dataset, work: Path, table: str) -> dict[str, Any]:
@@ -468,7 +523,8 @@ def run_ours(central: Central, dataset: Dataset, work: Path, table: str) -> dict
     directory = fresh_copy(dataset, work / table)
     central.drop(table)
     central.settle()
-    seconds, done = timed(ship_command(directory, central.url(table)))
+    run = timed(ship_command(directory, central.url(table)), central.pid)
+    seconds, done = run.wall_s, run.done
     if done.returncode != 0:
         return {"error": f"ship exited {done.returncode}: {done.stderr.strip()[-2000:]}"}
     rows, ids = central.counts(table)
@@ -481,6 +537,8 @@ def run_ours(central: Central, dataset: Dataset, work: Path, table: str) -> dict
         "distinct_ids": ids,
         "lost": dataset.n - ids,
         "duplicates": rows - ids,
+        "client_cpu_s": run.client_cpu_s,
+        "server_cpu_s": run.server_cpu_s,
         "summary": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "",
     }
 
@@ -490,7 +548,8 @@ def run_baseline(central: Central, dataset: Dataset, table: str) -> dict[str, An
     central.drop(table)
     central.clone_table("template", table)
     central.settle()
-    seconds, done = timed(central.bulk_load(dataset, table))
+    run = timed(central.bulk_load(dataset, table), central.pid)
+    seconds, done = run.wall_s, run.done
     if done.returncode != 0:
         return {"error": f"loader exited {done.returncode}: {(done.stderr + done.stdout)[-2000:]}"}
     rows, ids = central.counts(table)
@@ -501,6 +560,8 @@ def run_baseline(central: Central, dataset: Dataset, table: str) -> dict[str, An
         "rows": rows,
         "distinct_ids": ids,
         "lost": dataset.n - ids,
+        "client_cpu_s": run.client_cpu_s,
+        "server_cpu_s": run.server_cpu_s,
     }
 
 
@@ -581,6 +642,83 @@ async def measure_lag(
     }
 
 
+# -- the profile --------------------------------------------------------------------
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def profile_ours(
+    central: Central, dataset: Dataset, work: Path, out: Path, rate: int = 250
+) -> dict[str, Any]:
+    """``ship --once`` once more, sampled by py-spy (every thread, not only the event
+    loop's: the shipper reads and decodes in worker threads), and the top costs."""
+    spy = py_spy()
+    if spy is None:
+        return {"error": "py-spy is not installed (pip install py-spy)"}
+    table = "profiled"
+    directory = fresh_copy(dataset, work / table)
+    central.drop(table)
+    central.settle()
+    raw = out / f"ship-profile-{central.name}.txt"
+    command = [spy, "record", "--format", "raw", "--threads", "--nonblocking",
+               "--rate", str(rate), "--output", str(raw), "--",
+               *ship_command(directory, central.url(table))]  # fmt: skip
+    run = timed(command, central.pid)
+    central.drop(table)
+    shutil.rmtree(directory, ignore_errors=True)
+    if run.done.returncode != 0:
+        return {"error": f"py-spy exited {run.done.returncode}: {run.done.stderr[-2000:]}"}
+    return {"wall_s": run.wall_s, "raw": str(raw), **read_profile(raw)}
+
+
+def _frame(frame: str) -> str:
+    """``function (dir/file.py)``: no line number, the path's last two parts."""
+    match = re.fullmatch(r"(.*) \((.*?)(?::\d+)?\)", frame)
+    if match is None:
+        return frame
+    function, path = match.groups()
+    return f"{function} ({'/'.join(Path(path).parts[-2:])})"
+
+
+def read_profile(raw: Path, top: int = 25) -> dict[str, Any]:
+    """Shares of the samples: per thread, per function (self: the sampled frame;
+    inclusive: anywhere on the stack)."""
+    threads: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        name = frames[1] if len(frames) > 1 else frames[0]
+        threads["event loop" if name == "MainThread" else "worker threads"] += n
+        calls = [_frame(f) for f in frames[2:]]
+        if not calls:
+            continue
+        total += n
+        own[calls[-1]] += n
+        for call in set(calls):
+            inclusive[call] += n
+
+    def shares(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(top)]
+
+    return {
+        "samples": total,
+        "threads": {
+            k: round(100 * v / max(1, sum(threads.values())), 1) for k, v in threads.items()
+        },
+        "self": shares(own),
+        "inclusive": shares(inclusive),
+    }
+
+
 # -- the driver ---------------------------------------------------------------------
 
 
@@ -617,6 +755,10 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], engine: str) -> dict[str,
         "baseline_entries_per_s": pick("baseline", "entries_per_s"),
         "ours_wall_s": pick("ours", "wall_s"),
         "baseline_wall_s": pick("baseline", "wall_s"),
+        "ours_client_cpu_s": pick("ours", "client_cpu_s"),
+        "ours_server_cpu_s": pick("ours", "server_cpu_s"),
+        "baseline_client_cpu_s": pick("baseline", "client_cpu_s"),
+        "baseline_server_cpu_s": pick("baseline", "server_cpu_s"),
         "ratio": stats_of(ratios) if ratios else None,
         "lost": pick("ours", "lost"),
         "duplicates": pick("ours", "duplicates"),
@@ -653,6 +795,21 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace, dataset: Dataset
         lines.append(
             f"| {engine} | {fmt(s['ours_entries_per_s'])} | {fmt(s['baseline_entries_per_s'])}"
             f" | {fmt(s['ratio'], 2)} | {lost} |"
+        )
+    lines += [
+        "",
+        "| engine | ours wall s | ours CPU s, client / server | baseline wall s"
+        " | baseline CPU s, client / server |",
+        "|---|---|---|---|---|",
+    ]
+    for engine, s in summary.items():
+        if s["ours_wall_s"] is None or s["baseline_wall_s"] is None:
+            continue
+        lines.append(
+            f"| {engine} | {fmt(s['ours_wall_s'], 1)}"
+            f" | {fmt(s['ours_client_cpu_s'], 1)} / {fmt(s['ours_server_cpu_s'], 1)}"
+            f" | {fmt(s['baseline_wall_s'], 1)}"
+            f" | {fmt(s['baseline_client_cpu_s'], 1)} / {fmt(s['baseline_server_cpu_s'], 1)} |"
         )
     lines += [
         "",
@@ -715,6 +872,21 @@ def run_engine_round(
     return result
 
 
+def print_profile(engine: str, profile: dict[str, Any], top: int = 15) -> None:
+    if "error" in profile:
+        print(f"profile {engine}: {profile['error']}", flush=True)
+        return
+    print(
+        f"profile {engine}: {profile['samples']:,} samples in {profile['wall_s']:.1f} s;"
+        f" threads {profile['threads']}",
+        flush=True,
+    )
+    for kind in ("self", "inclusive"):
+        print(f"  top {kind}:")
+        for name, share in profile[kind][:top]:
+            print(f"    {share:5.1f} %  {name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="entries shipped")
@@ -725,6 +897,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 entries, 1 round, 5 s")
     parser.add_argument("--engines", nargs="*", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--no-lag", action="store_true", help="throughput only")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then ship once more under py-spy per engine, and print the top costs",
+    )
     parser.add_argument(
         "--cache",
         type=Path,
@@ -750,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset = prepare(args.cache or work / "cache", args.n, args.rotate)
         rounds: list[dict[str, dict[str, Any]]] = [{} for _ in range(args.rounds)]
         versions: dict[str, str] = {}
+        profiles: dict[str, dict[str, Any]] = {}
         for engine in args.engines:
             central = start_central(engine)
             try:
@@ -757,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The shipper creates the table: the baseline's tables are made like it.
                 empty = work / f"empty-{engine}"
                 empty.mkdir()
-                _, done = timed(ship_command(empty, central.url("template")))
+                done = timed(ship_command(empty, central.url("template"))).done
                 if done.returncode != 0:
                     raise RuntimeError(f"creating the template table: {done.stderr}")
                 for number in range(args.rounds):
@@ -791,6 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rounds": rounds,
         "summary": summary,
+        "profiles": profiles,
     }
     out_file = args.out / ("ship-quick.json" if args.quick else "ship-latest.json")
     out_file.write_text(json.dumps(raw, indent=2))
