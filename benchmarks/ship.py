@@ -393,6 +393,9 @@ class PostgreSQLCentral(Central):
         return [*self._psql(), "-c", f"\\copy {table} ({columns}) FROM '{dataset.pg_file}'"]
 
     def counts(self, table: str) -> tuple[int, int]:
+        process = self.server.process
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the postmaster exited with status {process.returncode}")
         out = self.server.psql(f"SELECT count(*), count(DISTINCT id) FROM {table}", "bench")
         rows, ids = out.strip().split("|")
         return int(rows), int(ids)
@@ -683,9 +686,13 @@ def _frame(frame: str) -> str:
     return f"{function} ({'/'.join(Path(path).parts[-2:])})"
 
 
+OURS = re.compile(r"/(analytics|asyncpg|httpx|httpcore|gzip|json)/|/(gzip|json)\.py")
+"""The frames worth an inclusive share: ours, the engines' clients, gzip and json."""
+
+
 def read_profile(raw: Path, top: int = 25) -> dict[str, Any]:
     """Shares of the samples: per thread, per function (self: the sampled frame;
-    inclusive: anywhere on the stack)."""
+    inclusive: anywhere on the stack, for functions of ``OURS``)."""
     threads: Counter[str] = Counter()
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -695,15 +702,15 @@ def read_profile(raw: Path, top: int = 25) -> dict[str, Any]:
         if not count.isdigit():
             continue
         n = int(count)
-        frames = stack.split(";")
-        name = frames[1] if len(frames) > 1 else frames[0]
+        frames = stack.split(";")  # "thread (id): name", then the calls, outermost first
+        name = frames[0].partition(": ")[2]
         threads["event loop" if name == "MainThread" else "worker threads"] += n
-        calls = [_frame(f) for f in frames[2:]]
+        calls = [_frame(f) for f in frames[1:]]
         if not calls:
             continue
         total += n
         own[calls[-1]] += n
-        for call in set(calls):
+        for call in {_frame(f) for f in frames[1:] if OURS.search(f)}:
             inclusive[call] += n
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
@@ -890,7 +897,7 @@ def print_profile(engine: str, profile: dict[str, Any], top: int = 15) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="entries shipped")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="0: only --profile")
     parser.add_argument("--rate", type=float, default=5_000.0, help="paced writer, entries/s")
     parser.add_argument("--seconds", type=float, default=30.0, help="paced writer, seconds")
     parser.add_argument("--rotate", type=int, default=ROTATE, help="max_file_size, bytes")
@@ -940,6 +947,13 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"creating the template table: {done.stderr}")
                 for number in range(args.rounds):
                     rounds[number][engine] = run_engine_round(central, dataset, work, number, args)
+                if args.profile:
+                    args.out.mkdir(parents=True, exist_ok=True)
+                    try:
+                        profiles[engine] = profile_ours(central, dataset, work, args.out)
+                    except Exception as exc:  # the measurements above are kept
+                        profiles[engine] = {"error": f"{type(exc).__name__}: {exc}"}
+                    print_profile(engine, profiles[engine])
             finally:
                 central.stop()
 
