@@ -61,11 +61,29 @@ from analytics import JSONLWriter, MetricsWriter, Shipper
 ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ("postgresql", "clickhouse")
 ROTATE = 8 * 1024 * 1024
-COLUMNS = ("id", "timestamp", "type", "session_id", "user_id", "data", "metadata", "source")
+COLUMNS = (
+    "id",
+    "timestamp",
+    "type",
+    "session_id",
+    "user_id",
+    "data",
+    "metadata",
+    "source",
+)
 SOURCE = f"{socket.gethostname()}/bench-{'0' * 26}"
 """The baseline's ``source`` column: as long as the shipper's ``<host>/<directory id>``."""
 
-TOOLS = ("read_file", "grep", "edit", "bash", "write_file", "glob", "web_fetch", "list_dir")
+TOOLS = (
+    "read_file",
+    "grep",
+    "edit",
+    "bash",
+    "write_file",
+    "glob",
+    "web_fetch",
+    "list_dir",
+)
 MODELS = ("claude-sonnet", "claude-haiku", "claude-opus")
 COMMANDS = ("pytest -q", "git status", "npm run build", "make lint", "cargo check")
 AGENTS = ("planner", "coder", "reviewer", "tester")
@@ -92,7 +110,11 @@ class Workload:
             MetricsWriter(
                 writer,
                 user_id=f"user-{u:03d}",
-                metadata={"service": "agent-api", "version": "2.14.1", "host": f"web-{u % 4}"},
+                metadata={
+                    "service": "agent-api",
+                    "version": "2.14.1",
+                    "host": f"web-{u % 4}",
+                },
             )
             for u in range(16)
         ]
@@ -107,7 +129,9 @@ class Workload:
             return
         if step == 199:
             await m.track_session_end(
-                session, duration_seconds=rng.uniform(10, 900), token_count=rng.randint(1, 10**6)
+                session,
+                duration_seconds=rng.uniform(10, 900),
+                token_count=rng.randint(1, 10**6),
             )
             return
         r = rng.random()
@@ -150,7 +174,10 @@ class Workload:
             )
         elif r < 0.89:
             await m.track_hook_triggered(
-                session, HOOKS[rng.randrange(len(HOOKS))], event="tool_use", success=True
+                session,
+                HOOKS[rng.randrange(len(HOOKS))],
+                event="tool_use",
+                success=True,
             )
         elif r < 0.94:
             await m.track_error(
@@ -161,7 +188,10 @@ class Workload:
             )
         else:
             await m.track_checkpoint_created(
-                session, f"ckpt-{i:08d}", description="before edit", files_changed=rng.randint(1, 9)
+                session,
+                f"ckpt-{i:08d}",
+                description="before edit",
+                files_changed=rng.randint(1, 9),
             )
 
 
@@ -245,7 +275,10 @@ def encode_baselines(directory: Path, pg_file: Path, ch_file: Path) -> int:
     ``analytics._ship.clickhouse.encode_rows``). Returns how many rows."""
     rows = 0
     quote = json.encoder.encode_basestring
-    with pg_file.open("w", encoding="utf-8") as pg, ch_file.open("w", encoding="utf-8") as ch:
+    with (
+        pg_file.open("w", encoding="utf-8") as pg,
+        ch_file.open("w", encoding="utf-8") as ch,
+    ):
         for line in read_lines(directory):
             entry = json.loads(line)
             data = json.dumps(entry["data"], separators=(",", ":"), ensure_ascii=False)
@@ -390,7 +423,11 @@ class PostgreSQLCentral(Central):
 
     def bulk_load(self, dataset: Dataset, table: str) -> list[str]:
         columns = ", ".join(f'"{c}"' for c in COLUMNS)
-        return [*self._psql(), "-c", f"\\copy {table} ({columns}) FROM '{dataset.pg_file}'"]
+        return [
+            *self._psql(),
+            "-c",
+            f"\\copy {table} ({columns}) FROM '{dataset.pg_file}'",
+        ]
 
     def counts(self, table: str) -> tuple[int, int]:
         process = self.server.process
@@ -473,7 +510,16 @@ def start_central(engine: str) -> Central:
 
 
 def ship_command(directory: Path, url: str) -> list[str]:
-    return [sys.executable, "-m", "analytics", "ship", str(directory), "--to", url, "--once"]
+    return [
+        sys.executable,
+        "-m",
+        "analytics",
+        "ship",
+        str(directory),
+        "--to",
+        url,
+        "--once",
+    ]
 
 
 def cpu_of(pid: int | None) -> float:
@@ -596,7 +642,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure_lag(
-    central: Central, work: Path, table: str, rate: float, seconds: float, max_file_size: int
+    central: Central,
+    work: Path,
+    table: str,
+    rate: float,
+    seconds: float,
+    max_file_size: int,
 ) -> dict[str, Any]:
     directory = work / table
     shutil.rmtree(directory, ignore_errors=True)
@@ -686,8 +737,13 @@ def _frame(frame: str) -> str:
     return f"{function} ({'/'.join(Path(path).parts[-2:])})"
 
 
-OURS = re.compile(r"/(analytics|asyncpg|httpx|httpcore|gzip|json)/|/(gzip|json)\.py")
+OURS = frozenset({"analytics", "asyncpg", "httpx", "httpcore", "json", "gzip.py"})
 """The frames worth an inclusive share: ours, the engines' clients, gzip and json."""
+
+
+def _ours(frame: str) -> bool:
+    match = re.fullmatch(r".* \((.*?)(?::\d+)?\)", frame)
+    return match is not None and not OURS.isdisjoint(Path(match.group(1)).parts)
 
 
 def read_profile(raw: Path, top: int = 25) -> dict[str, Any]:
@@ -703,14 +759,14 @@ def read_profile(raw: Path, top: int = 25) -> dict[str, Any]:
             continue
         n = int(count)
         frames = stack.split(";")  # "thread (id): name", then the calls, outermost first
-        name = frames[0].partition(": ")[2]
-        threads["event loop" if name == "MainThread" else "worker threads"] += n
+        worker = len(frames) > 1 and frames[1].startswith("Thread._bootstrap ")
+        threads["worker threads" if worker else "event loop"] += n
         calls = [_frame(f) for f in frames[1:]]
         if not calls:
             continue
         total += n
         own[calls[-1]] += n
-        for call in {_frame(f) for f in frames[1:] if OURS.search(f)}:
+        for call in {_frame(f) for f in frames[1:] if _ours(f)}:
             inclusive[call] += n
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
@@ -770,7 +826,7 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], engine: str) -> dict[str,
         "lost": pick("ours", "lost"),
         "duplicates": pick("ours", "duplicates"),
         **{
-            key: pick("lag", key)
+            key if key.startswith("lag_") else f"lag_{key}": pick("lag", key)
             for key in (
                 "lag_p50_s",
                 "lag_p99_s",
@@ -780,6 +836,7 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], engine: str) -> dict[str,
                 "writer_rate",
                 "lost",
                 "duplicates",
+                "retries",
             )
         },
     }
@@ -824,17 +881,17 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace, dataset: Dataset
         " everywhere):",
         "",
         "| engine | lag p50 s | lag p99 s (target < 2) | lag max s | inserts/s | rows/insert"
-        " | lost / extra |",
-        "|---|---|---|---|---|---|---|",
+        " | retries | lost / extra |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for engine, s in summary.items():
-        lost = "-"
-        if s["lag_p50_s"] is not None:
-            lost = f"{s['lost']['max']:.0f} / {s['duplicates']['max']:.0f}" if s["lost"] else "-"
+        if s["lag_p50_s"] is None:
+            continue
+        lost = f"{s['lag_lost']['max']:.0f} / {s['lag_duplicates']['max']:.0f}"
         lines.append(
             f"| {engine} | {fmt(s['lag_p50_s'], 2)} | {fmt(s['lag_p99_s'], 2)}"
-            f" | {fmt(s['lag_max_s'], 2)} | {fmt(s['inserts_per_s'], 2)}"
-            f" | {fmt(s['rows_per_insert'])} | {lost} |"
+            f" | {fmt(s['lag_max_s'], 2)} | {fmt(s['lag_inserts_per_s'], 2)}"
+            f" | {fmt(s['lag_rows_per_insert'])} | {fmt(s['lag_retries'])} | {lost} |"
         )
     return "\n".join(lines)
 
@@ -865,7 +922,13 @@ def run_engine_round(
     if not args.no_lag:
         try:
             result["lag"] = anyio.run(
-                measure_lag, central, work, f"lag_{number}", args.rate, args.seconds, args.rotate
+                measure_lag,
+                central,
+                work,
+                f"lag_{number}",
+                args.rate,
+                args.seconds,
+                args.rotate,
             )
         except Exception as exc:
             result["lag"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -915,6 +978,11 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the written entries here between runs (default: a temp dir)",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="print the tables of saved results (and measure nothing)",
+    )
     parser.add_argument("--paced-writer", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--max-file-size", type=int, default=ROTATE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -924,6 +992,23 @@ def main(argv: list[str] | None = None) -> int:
             write_paced(args.paced_writer, args.rate, args.seconds, args.max_file_size)
         )
         print(json.dumps({"written": written, "seconds": elapsed}))
+        return 0
+    if args.from_json:
+        raw = json.loads(args.from_json.read_text())
+        args.rounds, args.rate, args.seconds = (
+            len(raw["rounds"]),
+            raw["rate"],
+            raw["seconds"],
+        )
+        info = raw["dataset"]
+        dataset = Dataset(
+            Path(), raw["n"], Path(), Path(), info["files"], info["compressed_bytes"],
+            info["raw_bytes"], info["write_s"],
+        )  # fmt: skip
+        engines = list(raw["summary"])
+        print(markdown({e: summarize(raw["rounds"], e) for e in engines}, args, dataset))
+        for engine, profile in raw.get("profiles", {}).items():
+            print_profile(engine, profile)
         return 0
     if args.quick:
         args.n, args.rounds, args.rate, args.seconds = 20_000, 1, 1_000.0, 5.0
