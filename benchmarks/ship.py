@@ -163,7 +163,12 @@ class Workload:
                 duration_ms=duration,
             )
         elif r < 0.75:
-            await m.track_performance(f"db.query.{rng.randrange(20)}", duration, True, session)
+            await m.track_performance(
+                session_id=session,
+                operation=f"db.query.{rng.randrange(20)}",
+                success=True,
+                duration_ms=duration,
+            )
         elif r < 0.83:
             await m.track_agent_execution(
                 session,
