@@ -17,7 +17,7 @@ from .._exceptions import ShipError
 from .._ship.engine import open_engine
 from .._ship.shipper import Shipper, ShipperStats
 from .._ship.target import parse_target
-from .arguments import add_dir, count
+from .arguments import add_dir, count, seconds
 
 # What a log record carries besides its message: left out of the JSON lines.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -41,6 +41,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="clickhouse://HOST:8123/DB?table=NAME or postgresql://USER@HOST:5432/DB?table=NAME",
     )
     ship.add_argument("--once", action="store_true", help="ship what is there now, then exit")
+    ship.add_argument(
+        "--give-up-after",
+        type=seconds,
+        default=300.0,
+        metavar="DURATION",
+        help="with --once: exit with status 1 when the server has failed for this long"
+        " (default: 5m); without --once it retries until stopped",
+    )
     ship.add_argument(
         "--print-ddl",
         action="store_true",
@@ -87,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
     shipper = Shipper(
         args.dir, target, source=args.source, prefix=args.prefix, batch_lines=args.batch_lines
     )
-    return anyio.run(_ship, shipper, args.once)
+    return anyio.run(_ship, shipper, args.once, args.give_up_after)
 
 
-async def _ship(shipper: Shipper, once: bool) -> int:
+async def _ship(shipper: Shipper, once: bool, give_up_after: float) -> int:
     progress = _Progress(shipper)
     failure: ShipError | None = None
     await shipper.open()
@@ -100,7 +108,7 @@ async def _ship(shipper: Shipper, once: bool) -> int:
             tasks.start_soon(progress.run)
             try:
                 if once:
-                    await shipper.ship_once()
+                    await shipper.ship_once(give_up_after=give_up_after)
                 else:
                     await shipper.run()
             except ShipError as exc:  # raised below, outside the task group

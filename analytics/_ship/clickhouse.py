@@ -61,6 +61,9 @@ __all__ = [
 
 logger = logging.getLogger("analytics")
 
+KEEPALIVE_EXPIRY = 0.8
+"""Seconds an idle connection is kept: below the server's keep_alive_timeout."""
+
 DEDUP_WINDOW = 10_000
 """How many recent insert tokens a (non-replicated) table remembers on servers that
 take ``insert_deduplication_token``: a retried batch older than that many inserts is
@@ -509,6 +512,10 @@ class ClickHouse:
             base_url=f"{scheme}://{self.target.host}:{self.target.port}/",
             auth=auth,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            # Let go of an idle connection before the server does (ClickHouse closes
+            # them after keep_alive_timeout, 3 s by default): reusing one it has just
+            # closed fails a batch for nothing.
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
     async def insert(self, batch: Batch) -> None:

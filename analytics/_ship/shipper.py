@@ -183,6 +183,7 @@ class Shipper:
         self._stop = anyio.Event()
         self._one_batch = anyio.Lock()
         self._next: _Work | None = None  # read ahead while the previous batch was sent
+        self._give_up_after: float | None = None
         self._stopped = anyio.Event()
         self._task_group: Any = None
         self._failure: BaseException | None = None
@@ -280,20 +281,30 @@ class Shipper:
 
     # -- shipping --------------------------------------------------------------------
 
-    async def ship_once(self) -> int:
+    async def ship_once(self, *, give_up_after: float | None = None) -> int:
         """Ship everything in the directory now, then return how many entries were
         shipped. (What a writer adds meanwhile may be shipped too.)
 
+        Args:
+            give_up_after: when the engine has failed for this many seconds in a row
+                on one batch, raise its last error instead of retrying on (``None``:
+                retry until :meth:`stop`). What was shipped before stays recorded.
+
         Raises:
             ShipFatalError: the engine refuses us for good.
+            ShipRetryableError: with ``give_up_after``, the engine kept failing.
         """
         before = self._stats.entries_shipped
-        while not self._stop.is_set():
-            shipped, work = await self._cycle()
-            if not shipped:
-                break
-            if not work.snapshot.full and not work.items:
-                break
+        self._give_up_after = give_up_after
+        try:
+            while not self._stop.is_set():
+                shipped, work = await self._cycle()
+                if not shipped:
+                    break
+                if not work.snapshot.full and not work.items:
+                    break
+        finally:
+            self._give_up_after = None
         return self._stats.entries_shipped - before
 
     async def run(self) -> None:
@@ -417,6 +428,7 @@ class Shipper:
         """Insert ``items`` until the engine has them all (retrying, and bisecting a
         refused batch). ``False`` if stopped while waiting to retry."""
         failures = 0
+        failing_since = 0.0
         while True:
             try:
                 await self.engine.insert(Batch([i.row for i in items], self._token(items)))
@@ -430,6 +442,13 @@ class Shipper:
                 return True
             except ShipRetryableError as exc:
                 failures += 1
+                if failures == 1:
+                    failing_since = time.monotonic()
+                elif (
+                    self._give_up_after is not None
+                    and time.monotonic() - failing_since > self._give_up_after
+                ):
+                    raise
                 self._stats.failures_in_a_row = failures
                 self._stats.retries += 1
                 self._stats.last_error = str(exc)

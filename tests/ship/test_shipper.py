@@ -21,6 +21,7 @@ from analytics import (
     MetricType,
     Shipper,
     ShipperLockedError,
+    ShipRetryableError,
     summarize,
     summarize_central,
 )
@@ -224,3 +225,21 @@ async def test_one_shipper_per_sink_and_directory_others_side_by_side(
         async with Shipper(tmp_path, other, **FAST) as second:  # another sink: fine
             await second.ship_once()
         assert second.stats().entries_shipped == 100
+
+
+async def test_ship_once_gives_up_when_told_and_keeps_what_it_shipped(
+    tmp_path: Path, crashable: Central
+) -> None:
+    written = await write_mixed(tmp_path, 3_000)
+    async with Shipper(tmp_path, crashable.url, batch_lines=1_000, **FAST) as shipper:
+        await shipper.ship_once()
+        more = await write_mixed(tmp_path, 500)
+        await anyio.to_thread.run_sync(crashable.crash)
+        began = time.monotonic()
+        with pytest.raises(ShipRetryableError):
+            await shipper.ship_once(give_up_after=1.0)
+        assert time.monotonic() - began < 30
+        assert shipper.stats().entries_shipped == 3_000
+        await anyio.to_thread.run_sync(crashable.restart)
+        assert await shipper.ship_once(give_up_after=1.0) == 500
+    assert shipped_ids(await crashable.ids()) == set(written + more)
