@@ -652,6 +652,18 @@ def _json_text(value: dict[str, Any]) -> str:
             ``1e999`` reads back as infinity); the line is rejected, not altered.
     """
     text = to_json(value)
-    if (b"Infinity" in text or b"NaN" in text) and to_json(value, inf_nan_mode="null") != text:
+    if (b"Infinity" in text or b"NaN" in text) and _holds_non_finite(value):
         raise ValueError("it holds a number beyond what JSON can carry (such as 1e999)")
     return text.decode()
+
+
+def _holds_non_finite(value: Any) -> bool:
+    """Whether a parsed JSON value holds infinity or NaN anywhere (looked for only
+    when its text shows one might be there: a rare line)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_non_finite(v) for v in value)
+    return False

@@ -130,6 +130,8 @@ async def test_a_poison_line_among_thousands_is_the_only_one_rejected(
         MetricEntry(type=MetricType.TOOL_USE, session_id="s", data={"tool_name": "t", "i": i})
         for i in range(5_000)
     ]
+    # Words that look like what JSON cannot carry are only words: they arrive.
+    good[7] = MetricEntry(type=MetricType.TOOL_USE, session_id="s", data={"t": "NaN Infinity"})
     poison = [
         foreign_line({"id": "x", "type": "no such type"}),  # not an entry: refused by us
         # A lone surrogate: an entry to our reader, refused by both engines.
