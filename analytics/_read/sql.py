@@ -141,7 +141,9 @@ class DuckDB(Dialect):
     def column(self, name: str) -> str:
         return {
             "timestamp": "epoch_us(timestamp)",
-            "hour": "epoch_us(timestamp) // 3600000000",
+            # floored (before 1970 too), as the Python engine's hour
+            "hour": "(epoch_us(timestamp) - (epoch_us(timestamp) % 3600000000 + 3600000000)"
+            " % 3600000000) // 3600000000",
             "type": "type",
             "session_id": "session_id",
         }[name]
