@@ -190,6 +190,9 @@ def _svg(title: str, height: float, parts: list[str], kind: str) -> str:
 
 _LEGEND_LINE = 14.0
 """The height of a line of a legend."""
+_LEGEND_CHAR = 7.6
+"""A legend's character width, estimated wide: underscores and capitals are wider than
+the mean."""
 
 
 def _legend_lines(names: Sequence[str], right: float, left: float = 4.0) -> list[list[int]]:
@@ -199,7 +202,7 @@ def _legend_lines(names: Sequence[str], right: float, left: float = 4.0) -> list
     room = right - left
     used = 0.0
     for index, name in enumerate(names):
-        width = min(len(name) * _CHAR, room - 26) + 26  # swatch, gap, name, spacing
+        width = min(len(name) * _LEGEND_CHAR, room - 26) + 26  # swatch, gap, name, spacing
         if lines[-1] and used + width > room:
             lines.append([])
             used = 0.0
@@ -217,9 +220,10 @@ def _legend(names: Sequence[str], y: float, right: float, left: float = 4.0) -> 
         top = y + line * _LEGEND_LINE
         for index in reversed(indexes):
             name = _fit(names[index], right - left - 26)
-            x -= len(name) * _CHAR
-            parts.append(_text(x, top + 9, name, "legend", "start"))
-            x -= 14
+            # anchored at its end: a name wider than estimated overlaps its swatch a
+            # little rather than running out of the chart
+            parts.append(_text(x, top + 9, name, "legend", "end"))
+            x -= len(name) * _LEGEND_CHAR + 14
             parts.append(
                 f'<rect x="{x:.1f}" y="{top}" width="10" height="10" class="s{index + 1}"/>'
             )
