@@ -24,7 +24,7 @@ from typing import Any, Unpack
 
 from .._exceptions import MissingDependencyError
 from .._models import MetricType
-from .figures import FIGURES
+from .figures import FIGURES, SERIES, series_width
 from .files import ReadStats, damaged_prefix, resolve_metrics_dir, select_files
 from .filter import Filter, FilterKeywords
 from .sql import DUCKDB
@@ -157,6 +157,10 @@ def _summary(con: Any, bad_lines: int) -> Summary:
         figure.name: DUCKDB.results(figure, con.execute(DUCKDB.query(figure, "e")).fetchall())
         for figure in FIGURES
     }
+    width = series_width(results)
+    for one in SERIES:
+        rows = con.execute(DUCKDB.series_query(one, width, "e")).fetchall()
+        results[one.name] = DUCKDB.series_results(rows)
     return build_summary(results, bad_lines, exact_limit=sys.maxsize)
 
 

@@ -34,11 +34,14 @@ if TYPE_CHECKING:
     from .sql import Dialect
 
 __all__ = [
+    "BUCKET_SECONDS",
     "COUNT_LIMIT",
     "FIGURES",
     "HOUR",
     "KIND",
+    "MAX_BUCKETS",
     "QUANTILES",
+    "SERIES",
     "SESSION",
     "TIMESTAMP",
     "Aggregate",
@@ -52,12 +55,16 @@ __all__ = [
     "NotBoolean",
     "Number",
     "Results",
+    "Series",
     "Spread",
     "Text",
     "Value",
     "as_count",
     "as_number",
     "as_text",
+    "bucket_seconds",
+    "epoch_seconds",
+    "series_width",
 ]
 
 # -- How a JSON value becomes a figure's value (the Python side of each rule) ---------
@@ -419,3 +426,69 @@ FIGURES: tuple[Figure, ...] = (
 Results = dict[str, dict[Hashable, dict[str, Any]]]
 """Per figure name, per group value (``None`` for an ungrouped figure), the value of
 each named aggregate: what every engine gives ``build_summary``."""
+
+
+# -- Series: amounts over time, per bucket of an adaptive width -----------------------
+
+BUCKET_SECONDS = (1, 10, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400, 364 * 86400)
+"""The widths a series' buckets can have, in seconds; each divides the next, so the
+buckets of a width are unions of those of the widths before it. Buckets start at
+multiples of their width since the Unix epoch (UTC)."""
+
+MAX_BUCKETS = 120
+"""A series has at most this many buckets (but for spans beyond 120 * 364 days)."""
+
+
+def bucket_seconds(first: int, last: int) -> int:
+    """The width of the buckets of a span from ``first`` to ``last`` (epoch seconds):
+    the smallest of :data:`BUCKET_SECONDS` giving at most :data:`MAX_BUCKETS` buckets."""
+    for width in BUCKET_SECONDS:
+        if last // width - first // width < MAX_BUCKETS:
+            return width
+    return BUCKET_SECONDS[-1]
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """``moment``'s whole seconds since the epoch (floored, exactly)."""
+    delta = moment - _EPOCH
+    return delta.days * 86400 + delta.seconds
+
+
+def series_width(results: Results) -> int:
+    """The bucket width of every series, from the span of all entries (1 when none)."""
+    entries = results["entries"][None]
+    first, last = entries["first"], entries["last"]
+    if first is None or last is None:
+        return BUCKET_SECONDS[0]
+    return bucket_seconds(epoch_seconds(first), epoch_seconds(last))
+
+
+@dataclass(frozen=True)
+class Series:
+    """The entries of ``kinds`` (all kinds when ``None``) over time: per bucket (of
+    the width :func:`series_width` gives) and per ``key`` value (null: left out), the
+    number of entries, or when ``amounts`` are given the sum of their non-null values.
+
+    Its part of :data:`Results` is keyed by ``(bucket start in epoch seconds, key)``,
+    each row ``{"amount": n}``. An engine may give finer buckets (of an earlier width):
+    ``build_summary`` merges them into buckets of the final width.
+    """
+
+    name: str
+    kinds: tuple[str, ...] | None
+    key: Value
+    amounts: tuple[Value, ...] = ()
+
+
+SERIES: tuple[Series, ...] = (
+    Series("series", None, KIND),
+    Series("errors_series", ("error_occurred",), Text("error_type")),
+    Series(
+        "tokens_series",
+        ("token_usage",),
+        Text("model"),
+        (Count("input_tokens"), Count("output_tokens")),
+    ),
+)
+"""Every series a ``Summary`` is built from: entries by type, errors by type, tokens
+(input and output) by model."""

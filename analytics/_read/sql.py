@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from .figures import COUNT_LIMIT, QUANTILES, Aggregate, Figure, Spread
+from .figures import COUNT_LIMIT, QUANTILES, Aggregate, Figure, Series, Spread
 
 __all__ = ["DUCKDB", "Dialect", "DuckDB"]
 
@@ -109,6 +109,29 @@ class Dialect:
             figures[key] = values
         return figures
 
+    def series_query(self, series: Series, width: int, table: str) -> str:
+        """One ``SELECT`` giving the series' rows at buckets of ``width`` seconds: the
+        bucket's start (epoch microseconds), the key, the amount."""
+        us = self.column("timestamp")
+        w = width * 1_000_000
+        bucket = f"({us} - ((({us}) % {w}) + {w}) % {w})"  # floored, as Python's %
+        key = series.key.sql(self)
+        if series.amounts:
+            amount = " + ".join(f"coalesce(sum({v.sql(self)}), 0)" for v in series.amounts)
+        else:
+            amount = "count(*)"
+        where = [f"{key} IS NOT NULL"]
+        if series.kinds is not None:
+            where.append(f"type IN ({', '.join(self.string(kind) for kind in series.kinds)})")
+        return (
+            f"SELECT {bucket}, {key}, {amount} FROM {table}"
+            f" WHERE {' AND '.join(where)} GROUP BY {bucket}, {key}"
+        )
+
+    def series_results(self, rows: list[tuple[Any, ...]]) -> dict[Hashable, Any]:
+        """The rows :meth:`series_query` returned, as the series' part of :data:`Results`."""
+        return {(int(bucket) // 1_000_000, key): {"amount": n} for bucket, key, n in rows}
+
 
 class DuckDB(Dialect):
     """DuckDB's spelling."""
@@ -118,7 +141,9 @@ class DuckDB(Dialect):
     def column(self, name: str) -> str:
         return {
             "timestamp": "epoch_us(timestamp)",
-            "hour": "epoch_us(timestamp) // 3600000000",
+            # floored (before 1970 too), as the Python engine's hour
+            "hour": "(epoch_us(timestamp) - (epoch_us(timestamp) % 3600000000 + 3600000000)"
+            " % 3600000000) // 3600000000",
             "type": "type",
             "session_id": "session_id",
         }[name]

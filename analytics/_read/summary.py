@@ -23,7 +23,7 @@ from typing import Any, Literal, Unpack
 from pydantic import BaseModel, Field
 
 from .._models import MetricEntry
-from .figures import Results, Spread
+from .figures import SERIES, Results, Spread, series_width
 from .files import ReadStats, line_batches, resolve_metrics_dir, select_files
 from .filter import Filter, FilterKeywords
 from .quantiles import Quantiles
@@ -124,6 +124,18 @@ class Summary(BaseModel):
     bucket: Literal["hour", "day"] = "hour"
     timeline: dict[str, int] = Field(default_factory=dict)
     """Entries per bucket, keyed by the bucket's start (ISO-8601, UTC)."""
+    series_bucket_seconds: int = 0
+    """The width of the buckets of :attr:`series`, :attr:`errors_series` and
+    :attr:`tokens_series` in seconds, chosen from the span (``first`` to ``last``): the
+    smallest of 1 s, 10 s, 1 min, 10 min, 1 h, 6 h, 1 day, 7, 28, 364 days giving at
+    most 120 buckets (0 when there are no entries)."""
+    series: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Entries per bucket (keyed by its start, ISO-8601, UTC) and type; empty buckets
+    left out."""
+    errors_series: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """``error_occurred`` entries per bucket and ``error_type``."""
+    tokens_series: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Tokens (input and output) per bucket and ``model``."""
     bad_lines: int = 0
     percentiles_exact: bool = True
     """False when some series was beyond ``EXACT_LIMIT`` values (1% relative error)."""
@@ -217,6 +229,8 @@ def build_summary(results: Results, bad_lines: int = 0, exact_limit: int | None 
         results["errors"].items(), key=lambda kv: (-kv[1]["count"], kv[1]["first"], kv[0])
     )
     models = results["tokens_by_model"]
+    width = series_width(results)
+    series = {one.name: _series(results.get(one.name, {}), width) for one in SERIES}
     return Summary(
         first=first,
         last=last,
@@ -257,9 +271,29 @@ def build_summary(results: Results, bad_lines: int = 0, exact_limit: int | None 
         },
         bucket=bucket,
         timeline={f"{key}:00:00+00:00": n for key, n in sorted(timeline.items())},
+        series_bucket_seconds=width if entries["count"] else 0,
+        series=series["series"],
+        errors_series=series["errors_series"],
+        tokens_series=series["tokens_series"],
         bad_lines=max(bad_lines, 0),
         percentiles_exact=exact,
     )
+
+
+def _series(rows: dict[Any, dict[str, Any]], width: int) -> dict[str, dict[str, int]]:
+    """A series' rows (per bucket start in epoch seconds and key, maybe at finer
+    buckets) at buckets of ``width`` seconds, keyed by ISO start, then by key."""
+    merged: Counter[tuple[int, str]] = Counter()
+    for (bucket, key), row in rows.items():
+        merged[bucket - bucket % width, str(key)] += row["amount"]
+    series: dict[str, dict[str, int]] = {}
+    for (bucket, key), amount in sorted(merged.items()):
+        start = (_EPOCH + timedelta(seconds=bucket)).isoformat()
+        series.setdefault(start, {})[key] = amount
+    return series
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def summarize_entries(entries: Iterable[MetricEntry], bad_lines: int = 0) -> Summary:

@@ -17,15 +17,21 @@ from datetime import datetime
 from typing import Any
 
 from .figures import (
+    BUCKET_SECONDS,
     FIGURES,
+    MAX_BUCKETS,
     QUANTILES,
+    SERIES,
     Aggregate,
     Figure,
     Results,
+    Series,
     Spread,
     as_count,
     as_number,
     as_text,
+    bucket_seconds,
+    epoch_seconds,
 )
 from .quantiles import Quantiles
 
@@ -110,24 +116,42 @@ def _python_result(aggregate: Aggregate, state: Any) -> Any:
     return state
 
 
-def python_source(figures: tuple[Figure, ...] = FIGURES) -> str:
-    """The source of the Python engine's ``add`` for ``figures``: the figures of every
-    kind first, then one branch per entry kind holding the figures of that kind, each
-    aggregate inlined (as one would write it by hand, for speed)."""
-    lines = ["def make_add(states, new_rows):"]
+def python_source(figures: tuple[Figure, ...] = FIGURES, series: tuple[Series, ...] = ()) -> str:
+    """The source of the Python engine's ``add`` for ``figures`` and ``series``: those
+    of every kind first, then one branch per entry kind holding those of that kind,
+    each aggregate inlined (as one would write it by hand, for speed)."""
+    lines = ["def make_add(states, new_rows, series_states):"]
     for index in range(len(figures)):
         lines.append(f"    state_{index} = states[{index}]")
         lines.append(f"    new_row_{index} = new_rows[{index}]")
+    for index in range(len(series)):
+        lines.append(f"    series_{index} = series_states[{index}]")
     lines.append("    def add(kind, moment, hour, sid, data):")
     every = [(i, f) for i, f in enumerate(figures) if f.kinds is None]
     body = ["    " * 2 + line for line in _figures_code(every)]
+    if series:
+        body += [
+            "        # the entry's epoch second: its hour's (cached), then within the hour",
+            "        sec = HOURS.get(hour)",
+            "        if sec is None:",
+            "            sec = hour_seconds(hour)",
+            "        sec += moment.minute * 60 + moment.second",
+        ]
+    every_series = [(i, t) for i, t in enumerate(series) if t.kinds is None]
+    body += ["    " * 2 + line for line in _series_code(every_series)]
     kinds: dict[str, list[tuple[int, Figure]]] = {}
+    kinds_series: dict[str, list[tuple[int, Series]]] = {}
     for index, figure in enumerate(figures):
         for kind in figure.kinds or ():
             kinds.setdefault(kind, []).append((index, figure))
+    for index, one in enumerate(series):
+        for kind in one.kinds or ():
+            kinds.setdefault(kind, [])
+            kinds_series.setdefault(kind, []).append((index, one))
     for number, (kind, some) in enumerate(kinds.items()):
         body.append(f"        {'if' if number == 0 else 'elif'} kind == {kind!r}:")
-        body += ["    " * 3 + line for line in _figures_code(some)]
+        code = _figures_code(some) + _series_code(kinds_series.get(kind, []))
+        body += ["    " * 3 + line for line in code or ["pass"]]
     lines += body or ["        pass"]
     lines.append("    return add")
     return "\n".join(lines) + "\n"
@@ -154,6 +178,102 @@ def _figures_code(figures: list[tuple[int, Figure]]) -> list[str]:
     return code
 
 
+def _series_code(series: list[tuple[int, Series]]) -> list[str]:
+    code: list[str] = []
+    for index, one in series:
+        code.append(f"# {one.name}")
+        code.append(f"key = (sec - sec % series_{index}.width, {one.key.python()})")
+        indent = ""
+        if one.key.nullable:
+            code.append("if key[1] is not None:")
+            indent = "    "
+        if one.amounts:
+            code.append(indent + "amount = 0")
+            for value in one.amounts:
+                code += [
+                    indent + f"x = {value.python()}",
+                    indent + "if x is not None:",
+                    indent + "    amount += x",
+                ]
+        else:
+            code.append(indent + "amount = 1")
+        code += [
+            indent + f"counts = series_{index}.counts",
+            indent + "n = counts.get(key)",
+            indent + "if n is None:",
+            indent + f"    series_{index}.insert(key, amount)",
+            indent + "else:",
+            indent + "    counts[key] = n + amount",
+        ]
+    return code
+
+
+class _SeriesState:
+    """A series' counts in the Python engine: per ``(bucket start, key)``, buckets of
+    ``width`` seconds, the finest of ``BUCKET_SECONDS`` giving at most ``MAX_BUCKETS``
+    buckets over the buckets seen (so never wider than ``series_width``'s)."""
+
+    __slots__ = ("counts", "high", "low", "width")
+
+    def __init__(self) -> None:
+        self.width = BUCKET_SECONDS[0]
+        self.counts: dict[tuple[int, Any], Any] = {}
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def insert(self, key: tuple[int, Any], amount: Any) -> None:
+        """A new ``(bucket, key)``: widen the buckets if there are now too many."""
+        self.counts[key] = amount
+        bucket = key[0]
+        if self.low is None or bucket < self.low:
+            self.low = bucket
+        if self.high is None or bucket > self.high:
+            self.high = bucket
+        if self.high // self.width - self.low // self.width >= MAX_BUCKETS:
+            self.widen(bucket_seconds(self.low, self.high))
+
+    def widen(self, width: int) -> None:
+        if width <= self.width:
+            return
+        counts: dict[tuple[int, Any], Any] = {}
+        for (bucket, key), amount in self.counts.items():
+            merged = (bucket - bucket % width, key)
+            counts[merged] = counts.get(merged, 0) + amount
+        self.counts, self.width = counts, width
+        if self.low is not None and self.high is not None:
+            self.low, self.high = self.low - self.low % width, self.high - self.high % width
+
+    def merge(self, other: _SeriesState) -> None:
+        if other.low is None or other.high is None:
+            return
+        low = other.low if self.low is None else min(self.low, other.low)
+        high = other.high if self.high is None else max(self.high, other.high)
+        width = max(self.width, other.width, bucket_seconds(low, high))
+        self.widen(width)
+        self.low, self.high = low - low % width, high - high % width
+        for (bucket, key), amount in other.counts.items():
+            merged = (bucket - bucket % width, key)
+            self.counts[merged] = self.counts.get(merged, 0) + amount
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.width, self.counts, self.low, self.high
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.width, self.counts, self.low, self.high = state
+
+
+_HOURS: dict[str, int] = {}
+"""Epoch seconds of the hours met (``YYYY-MM-DDTHH``, UTC): subtracting aware
+datetimes per entry costs several times more."""
+
+
+def _hour_seconds(hour: str) -> int:
+    if len(_HOURS) >= 100_000:
+        _HOURS.clear()
+    seconds = _HOURS[hour] = epoch_seconds(datetime.fromisoformat(hour + ":00+00:00"))
+    return seconds
+
+
 AddFunction = Callable[[str, datetime, str, "str | None", dict[str, Any]], None]
 
 
@@ -162,16 +282,23 @@ class _Engine:
     """What the Python engine runs for some figures: the generated ``make_add`` and,
     per figure, a function giving a new row of states."""
 
-    make_add: Callable[[list[Any], list[Callable[[], list[Any]]]], AddFunction]
+    make_add: Callable[[list[Any], list[Callable[[], list[Any]]], list[_SeriesState]], AddFunction]
     new_rows: list[Callable[[], list[Any]]]
 
 
 @functools.cache
-def _engine(figures: tuple[Figure, ...]) -> _Engine:
-    if len({figure.name for figure in figures}) < len(figures):
+def _engine(figures: tuple[Figure, ...], series: tuple[Series, ...]) -> _Engine:
+    names = [figure.name for figure in figures] + [one.name for one in series]
+    if len(set(names)) < len(names):
         raise ValueError("two figures have the same name")
-    namespace: dict[str, Any] = {"as_text": as_text, "as_number": as_number, "as_count": as_count}
-    exec(compile(python_source(figures), "<analytics figures>", "exec"), namespace)
+    namespace: dict[str, Any] = {
+        "as_text": as_text,
+        "as_number": as_number,
+        "as_count": as_count,
+        "HOURS": _HOURS,
+        "hour_seconds": _hour_seconds,
+    }
+    exec(compile(python_source(figures, series), "<analytics figures>", "exec"), namespace)
     return _Engine(namespace["make_add"], [_new_row(figure) for figure in figures])
 
 
@@ -192,24 +319,35 @@ class Totals:
     processes, and merged.
     """
 
-    def __init__(self, figures: tuple[Figure, ...] = FIGURES) -> None:
+    def __init__(
+        self, figures: tuple[Figure, ...] = FIGURES, series: tuple[Series, ...] | None = None
+    ) -> None:
         self.figures = figures
-        engine = _engine(figures)
+        self.series = (SERIES if figures is FIGURES else ()) if series is None else series
+        """:data:`SERIES` with the default figures, else none unless told."""
+        engine = _engine(figures, self.series)
         self.states: list[Any] = [
             {} if figure.group is not None else new_row()
             for figure, new_row in zip(figures, engine.new_rows, strict=True)
         ]
-        self.add: AddFunction = engine.make_add(self.states, engine.new_rows)
+        self.series_states = [_SeriesState() for _ in self.series]
+        self.add: AddFunction = engine.make_add(self.states, engine.new_rows, self.series_states)
         """Count one entry: ``add(kind, moment, hour, session_id, data)``, ``moment`` in
         UTC, ``hour`` its first 13 characters in ISO form (``YYYY-MM-DDTHH``)."""
 
     def __getstate__(self) -> dict[str, Any]:  # worker processes send totals back
-        return {"figures": self.figures, "states": self.states}
+        return {
+            "figures": self.figures,
+            "states": self.states,
+            "series": self.series,
+            "series_states": self.series_states,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.figures, self.states = state["figures"], state["states"]
-        engine = _engine(self.figures)
-        self.add = engine.make_add(self.states, engine.new_rows)
+        self.series, self.series_states = state["series"], state["series_states"]
+        engine = _engine(self.figures, self.series)
+        self.add = engine.make_add(self.states, engine.new_rows, self.series_states)
 
     def value(self, figure_name: str, aggregate_name: str) -> Any:
         """One aggregate of an ungrouped figure, now (``value("entries", "count")``)."""
@@ -239,6 +377,8 @@ class Totals:
                         _python_merge(a, m, t)
                         for a, m, t in zip(aggregates, known, row, strict=True)
                     ]
+        for mine_series, theirs_series in zip(self.series_states, other.series_states, strict=True):
+            mine_series.merge(theirs_series)
 
     def results(self) -> Results:
         """Every figure's rows, with each aggregate's final value."""
@@ -253,4 +393,6 @@ class Totals:
                 }
                 for key, row in rows.items()
             }
+        for one, counts in zip(self.series, self.series_states, strict=True):
+            results[one.name] = {key: {"amount": n} for key, n in counts.counts.items()}
         return results

@@ -188,16 +188,46 @@ def _svg(title: str, height: float, parts: list[str], kind: str) -> str:
     )
 
 
-def _legend(names: Sequence[str], y: float, right: float) -> list[str]:
-    """Swatches and names, right-aligned on one line at ``y``."""
+_LEGEND_LINE = 14.0
+"""The height of a line of a legend."""
+_LEGEND_CHAR = 7.6
+"""A legend's character width, estimated wide: underscores and capitals are wider than
+the mean."""
+
+
+def _legend_lines(names: Sequence[str], right: float, left: float = 4.0) -> list[list[int]]:
+    """The indexes of ``names`` on each line of a legend between ``left`` and
+    ``right``, in order, as many on a line as fit."""
+    lines: list[list[int]] = [[]]
+    room = right - left
+    used = 0.0
+    for index, name in enumerate(names):
+        width = min(len(name) * _LEGEND_CHAR, room - 26) + 26  # swatch, gap, name, spacing
+        if lines[-1] and used + width > room:
+            lines.append([])
+            used = 0.0
+        lines[-1].append(index)
+        used += width
+    return lines
+
+
+def _legend(names: Sequence[str], y: float, right: float, left: float = 4.0) -> list[str]:
+    """Swatches and names, right-aligned at ``y``, on as many lines of
+    :data:`_LEGEND_LINE` as they need (see :func:`_legend_lines`)."""
     parts = []
-    x = right
-    for number, name in reversed(list(enumerate(names, 1))):
-        x -= len(name) * _CHAR
-        parts.append(_text(x, y + 9, name, "legend", "start"))
-        x -= 14
-        parts.append(f'<rect x="{x:.1f}" y="{y}" width="10" height="10" class="s{number}"/>')
-        x -= 12
+    for line, indexes in enumerate(_legend_lines(names, right, left)):
+        x = right
+        top = y + line * _LEGEND_LINE
+        for index in reversed(indexes):
+            name = _fit(names[index], right - left - 26)
+            # anchored at its end: a name wider than estimated overlaps its swatch a
+            # little rather than running out of the chart
+            parts.append(_text(x, top + 9, name, "legend", "end"))
+            x -= len(name) * _LEGEND_CHAR + 14
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top}" width="10" height="10" class="s{index + 1}"/>'
+            )
+            x -= 12
     return ['<g class="legend">', *parts, "</g>"]
 
 
@@ -238,6 +268,9 @@ def time_bars(
         integer: the values are counts (ticks at whole numbers).
     """
     height, left, right, top, bottom = 240.0, 52.0, WIDTH - 12.0, 26.0, 196.0
+    names = [name for name, _ in series] if len(series) > 1 else []
+    more = (len(_legend_lines(names, right)) - 1) * _LEGEND_LINE  # a legend of several lines
+    height, top, bottom = height + more, top + more, bottom + more
     totals = [sum(values[i] for _, values in series) for i in range(len(starts))]
     ticks = linear_ticks(max(totals, default=0.0), integer=integer)
     start = starts[0] if starts else datetime(1970, 1, 1, tzinfo=UTC)
@@ -299,8 +332,8 @@ def time_bars(
         )
     )
     parts.append(_text((left + right) / 2, height - 6, f"time (UTC), {bucket_name}", "axis-title"))
-    if len(series) > 1:
-        parts += _legend([name for name, _ in series], 4, right)
+    if names:
+        parts += _legend(names, 4, right)
     return _svg(title, height, parts, "time-bars")
 
 

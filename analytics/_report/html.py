@@ -17,7 +17,7 @@ from html import escape
 from .._read.summary import RunStats, Summary, ToolStats
 from .charts import duration, exact, latency_chart, stacked_bars, time_bars
 
-__all__ = ["PANELS", "SCRIPT", "STYLE", "body", "page"]
+__all__ = ["PANELS", "SCRIPT", "STYLE", "body", "bucket_name", "page"]
 
 PANELS = (
     "overview",
@@ -231,6 +231,83 @@ def _span(first: datetime | None, last: datetime | None) -> str:
 
 _BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
+_BUCKET_NAMES = {
+    1: "second",
+    60: "minute",
+    3600: "hour",
+    86400: "day",
+    7 * 86400: "week",
+}
+
+
+def bucket_name(seconds: int) -> str:
+    """A bucket width as a chart says it: ``second``, ``10 s``, ``minute``, ``10 min``,
+    ``hour``, ``6 h``, ``day``, ``week``, ``28 days``."""
+    if seconds in _BUCKET_NAMES:
+        return _BUCKET_NAMES[seconds]
+    for unit, name in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds % unit == 0:
+            return f"{seconds // unit} {name}"
+    return f"{seconds} s"
+
+
+_SERIES_SHOWN = 7
+"""Series drawn by name in a chart over time; the rest are summed as ``other`` (eight
+colours in all)."""
+
+
+def _series_figure(
+    title: str, series: Mapping[str, Mapping[str, int]], width: int, what: str
+) -> str:
+    """A chart of ``series`` (per bucket start, per name, as in ``Summary.series``)
+    stacked by name, the biggest names first, at buckets of ``width`` seconds; or a
+    sentence when every value falls in one bucket."""
+    per = bucket_name(width)
+    if len(series) == 1:
+        (start,) = series
+        return (
+            f'<p class="muted">{escape(title)}: every one falls in one {per}-long bucket,'
+            f" from {escape(start[:19])} UTC.</p>"
+        )
+    bucket = timedelta(seconds=width)
+    totals: dict[str, int] = {}
+    for values in series.values():
+        for name, n in values.items():
+            totals[name] = totals.get(name, 0) + n
+    names = sorted(totals, key=lambda name: (-totals[name], name))
+    shown = names if len(names) <= _SERIES_SHOWN + 1 else names[:_SERIES_SHOWN]
+    starts = [datetime.fromisoformat(k).astimezone(UTC) for k in series]
+    # Every bucket of the span, the empty ones at zero, so gaps show as gaps.
+    n = int((starts[-1] - starts[0]) / bucket) + 1
+    every = [starts[0] + bucket * i for i in range(n)] if n <= 5000 else starts
+    at: dict[datetime, Mapping[str, int]] = dict(zip(starts, series.values(), strict=True))
+    lines = [(name, [float(at.get(t, {}).get(name, 0)) for t in every]) for name in shown]
+    if len(shown) < len(names):
+        rest = set(names[len(shown) :])
+        lines.append(
+            (
+                "other",
+                [float(sum(v for k, v in at.get(t, {}).items() if k in rest)) for t in every],
+            )
+        )
+    note = f"Bucket: {'1 ' if per in _BUCKET_NAMES.values() else ''}{per} (UTC)."
+    if len(shown) < len(names):
+        note += f" The {len(shown)} biggest; {len(names) - len(shown)} more as other."
+    label = f"per {per}"
+    return _figure(
+        title,
+        note,
+        time_bars(
+            f"{title}, {label}",
+            every,
+            lines,
+            bucket,
+            y_title=what,
+            bucket_name=label,
+            unit=what,
+        ),
+    )
+
 
 def _overview(s: Summary) -> str:
     errors = s.by_type.get("error_occurred", 0)
@@ -257,36 +334,43 @@ def _overview(s: Summary) -> str:
     note += "</p>"
     parts = [_stats(items), note]
     figures = []
-    if len(s.timeline) == 1:
-        (start,) = s.timeline
+    if s.series:
         figures.append(
-            f'<p class="muted">Every entry falls in one {s.bucket}, from {escape(start[:16])}'
-            f" UTC: the timeline's buckets are {s.bucket}s, too coarse to chart this span.</p>"
-        )
-    elif s.timeline:
-        starts = [datetime.fromisoformat(k).astimezone(UTC) for k in s.timeline]
-        bucket = _BUCKETS[s.bucket]
-        # Every bucket of the span, the empty ones at zero, so gaps show as gaps.
-        n = int((starts[-1] - starts[0]) / bucket) + 1
-        # (A clock gone wrong can spread a few entries over centuries: then only the
-        # buckets that hold entries are listed; the x axis keeps them in place.)
-        every = [starts[0] + bucket * i for i in range(n)] if n <= 5000 else starts
-        counts = {k: v for k, v in zip(starts, s.timeline.values(), strict=True)}
-        figures.append(
-            _figure(
-                f"Entries per {s.bucket}",
-                f"Bucket: 1 {s.bucket} (UTC).",
-                time_bars(
-                    f"Entries per {s.bucket}",
-                    every,
-                    [("entries", [float(counts.get(t, 0)) for t in every])],
-                    bucket,
-                    y_title="entries",
-                    bucket_name=f"per {s.bucket}",
-                    unit="entries",
-                ),
+            _series_figure(
+                "Entries over time by type", s.series, s.series_bucket_seconds, "entries"
             )
         )
+    else:  # a Summary without series (written before them): the timeline
+        if len(s.timeline) == 1:
+            (start,) = s.timeline
+            figures.append(
+                f'<p class="muted">Every entry falls in one {s.bucket}, from {escape(start[:16])}'
+                f" UTC: the timeline's buckets are {s.bucket}s, too coarse to chart this span.</p>"
+            )
+        elif s.timeline:
+            starts = [datetime.fromisoformat(k).astimezone(UTC) for k in s.timeline]
+            bucket = _BUCKETS[s.bucket]
+            # Every bucket of the span, the empty ones at zero, so gaps show as gaps.
+            n = int((starts[-1] - starts[0]) / bucket) + 1
+            # (A clock gone wrong can spread a few entries over centuries: then only the
+            # buckets that hold entries are listed; the x axis keeps them in place.)
+            every = [starts[0] + bucket * i for i in range(n)] if n <= 5000 else starts
+            counts = {k: v for k, v in zip(starts, s.timeline.values(), strict=True)}
+            figures.append(
+                _figure(
+                    f"Entries per {s.bucket}",
+                    f"Bucket: 1 {s.bucket} (UTC).",
+                    time_bars(
+                        f"Entries per {s.bucket}",
+                        every,
+                        [("entries", [float(counts.get(t, 0)) for t in every])],
+                        bucket,
+                        y_title="entries",
+                        bucket_name=f"per {s.bucket}",
+                        unit="entries",
+                    ),
+                )
+            )
     by_type = sorted(s.by_type.items(), key=lambda kv: (-kv[1], kv[0]))
     figures.append(
         _table(
@@ -394,12 +478,17 @@ def _errors(s: Summary) -> str:
         [[_name(k), _num(e.count), _name(e.example[:200])] for k, e in rows],
     )
     total = sum(e.count for _, e in rows)
+    over_time = ""
+    if s.errors_series:
+        over_time = _series_figure(
+            "Errors over time by type", s.errors_series, s.series_bucket_seconds, "errors"
+        )
     return _panel(
         "errors",
         "Errors",
         _stats([("Errors", f"{total:,}"), ("Error types", f"{len(rows):,}")]),
         f'<div class="grid">{_figure("Errors by type", "Count over the whole span.", chart)}'
-        f"{table}</div>",
+        f"{over_time}{table}</div>",
     )
 
 
@@ -428,12 +517,17 @@ def _tokens(s: Summary) -> str:
         ],
     )
     total = sum(t.total_tokens for _, t in rows)
+    over_time = ""
+    if s.tokens_series:
+        over_time = _series_figure(
+            "Tokens over time by model", s.tokens_series, s.series_bucket_seconds, "tokens"
+        )
     return _panel(
         "tokens",
         "Tokens",
         _stats([("Tokens", f"{total:,}"), ("Models", f"{len(rows):,}")]),
         f'<div class="grid">{_figure("Tokens by model", "Input and output tokens.", chart)}'
-        f"{table}</div>",
+        f"{over_time}{table}</div>",
     )
 
 

@@ -245,7 +245,9 @@ class ClickHouseDialect(Dialect):
     def column(self, name: str) -> str:
         return {
             "timestamp": "timestamp_us",
-            "hour": "intDiv(timestamp_us, 3600000000)",
+            # floored (before 1970 too), as the Python engine's hour
+            "hour": "intDiv(timestamp_us - (timestamp_us % 3600000000 + 3600000000)"
+            " % 3600000000, 3600000000)",
             "type": "type",
             "session_id": "session_id",
         }[name]

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Unpack
 
-from .._read.figures import FIGURES
+from .._read.figures import FIGURES, SERIES, series_width
 from .._read.filter import Filter, FilterKeywords
 from .._read.summary import Summary, build_summary
 from .engine import Engine, open_engine
@@ -51,6 +51,10 @@ async def summarize_engine(
     for figure in FIGURES:
         rows = await engine.fetch(dialect.query(figure, table))
         results[figure.name] = dialect.results(figure, rows)
+    width = series_width(results)  # the span is known: the series' buckets follow
+    for one in SERIES:
+        rows = await engine.fetch(dialect.series_query(one, width, table))
+        results[one.name] = dialect.series_results(rows)
     return build_summary(results, 0, exact_limit=sys.maxsize)
 
 

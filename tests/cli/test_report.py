@@ -72,7 +72,7 @@ class TestCommands:
         parser.feed(out.read_text())
         tags = [t for t, _ in parser.tags]
         assert tags[0] == "html"
-        assert tags.count("svg") == 1  # tool latency; the timeline is one hour: no chart
+        assert tags.count("svg") == 2  # entries over time (buckets follow the span), tool latency
         assert tags.count("circle") == 6  # p50, p95, p99 of two tools
         assert tags.count("table") == 2  # entries by type, tools
         scripts = [attrs for tag, attrs in parser.tags if tag == "script"]

@@ -150,6 +150,25 @@ class TestCharts:
         assert root["viewbox"].startswith("0 0 480 ")
         assert "width" not in root
 
+    def test_a_long_legend_wraps_inside_the_chart_and_pushes_the_bars_down(self) -> None:
+        starts = [T + timedelta(seconds=i) for i in range(3)]
+        names = [f"a_rather_long_series_name_{i}" for i in range(8)]
+        series = [(name, [1.0, 2.0, 3.0]) for name in names]
+        second = timedelta(seconds=1)
+        one = Svg(time_bars("t", starts, series[:2], second, y_title="n", bucket_name="per s"))
+        many = Svg(time_bars("t", starts, series, second, y_title="n", bucket_name="per s"))
+        assert sorted(many.texts("legend")) == sorted(names)
+        swatches = [a for tag, a, _ in many.elements if tag == "rect" and "data-tip" not in a]
+        assert len(swatches) == 8
+        assert all(float(a["x"]) >= 0 for a in swatches)
+        assert len({a["y"] for a in swatches}) > 1  # several lines
+        one_height = float(one.elements[0][1]["viewbox"].split()[3])
+        many_height = float(many.elements[0][1]["viewbox"].split()[3])
+        assert many_height > one_height
+        marks = [float(a["y"]) for tag, a, _ in many.elements if "data-tip" in a]
+        lowest_swatch = max(float(a["y"]) for a in swatches) + 10
+        assert min(marks) > lowest_swatch
+
     def test_latency_is_on_a_log_scale_with_every_percentile(self) -> None:
         svg = Svg(
             latency_chart(

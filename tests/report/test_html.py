@@ -9,9 +9,11 @@ from html.parser import HTMLParser
 import pytest
 
 from analytics import MetricType, Summary
+from analytics._read.summary import summarize_entries
 from analytics._report import render
-from analytics._report.html import PANELS, SCRIPT, STYLE, body, page
+from analytics._report.html import PANELS, SCRIPT, STYLE, body, bucket_name, page
 
+from ..helpers import foreign_at
 from .samples import every_kind_over, only
 
 
@@ -98,10 +100,22 @@ class TestPanels:
         assert body(summary).count("data-tip=") == 3
 
     def test_one_bucket_is_said_not_charted(self) -> None:
-        summary = only(MetricType.TOOL_USE, {"tool_name": "grep"}, count=3)
+        summary = summarize_entries(
+            [foreign_at(0.1 * i, MetricType.TOOL_USE, {"tool_name": "grep"}) for i in range(3)]
+        )
         text = render(summary, "html")
-        assert "Every entry falls in one hour" in text
-        assert "Entries per hour" not in text
+        assert "Entries over time by type: every one falls in one second-long bucket" in text
+        assert Page(text).charts == []
+
+    def test_a_summary_without_series_charts_its_timeline(self) -> None:
+        """A Summary written before the series (read back from JSON): the timeline."""
+        summary = every_kind_over(0.5).model_copy(
+            update={"series": {}, "errors_series": {}, "tokens_series": {}}
+        )
+        parsed = Page(render(summary, "html"))
+        assert parsed.charts[0]["axis-title"] == ["entries", "time (UTC), per hour"]
+        one = Summary(entries=3, by_type={"tool_use": 3}, timeline={"2026-11-01T00:00:00+00:00": 3})
+        assert "Every entry falls in one hour" in render(one, "html")
 
 
 class TestCharts:
@@ -109,17 +123,90 @@ class TestCharts:
         for days in (0.5, 5):
             parsed = Page(render(every_kind_over(days), "html"))
             # the timeline, 4 latency charts (tools, operations, agents, hooks: the
-            # commands report no duration), errors and tokens
-            assert len(parsed.charts) == 7
+            # commands report no duration), errors and tokens, each also over time
+            assert len(parsed.charts) == 9
             for chart in parsed.charts:
                 assert len(chart["tick"]) > 2, chart
                 assert len(chart["axis-title"]) == 2, chart
 
-    def test_the_timeline_says_its_bucket(self) -> None:
-        for days, bucket in ((0.5, "hour"), (5, "day")):
-            parsed = Page(render(every_kind_over(days), "html"))
-            assert parsed.charts[0]["axis-title"] == ["entries", f"time (UTC), per {bucket}"]
-            assert f"Bucket: 1 {bucket} (UTC)." in render(every_kind_over(days), "html")
+    @pytest.mark.parametrize(
+        ("days", "per"),
+        [(0.5, "10 min"), (1, "hour"), (5, "hour"), (30, "6 h"), (100, "day"), (200, "week")],
+    )
+    def test_every_chart_over_time_says_its_bucket(self, days: float, per: str) -> None:
+        text = render(every_kind_over(days), "html")
+        parsed = Page(text)
+        over_time = [c for c in parsed.charts if c["axis-title"][-1].startswith("time (UTC)")]
+        assert [c["axis-title"] for c in over_time] == [
+            ["entries", f"time (UTC), per {per}"],
+            ["errors", f"time (UTC), per {per}"],
+            ["tokens", f"time (UTC), per {per}"],
+        ]
+        shown = f"{'1 ' if ' ' not in per else ''}{per}"
+        assert text.count(f"Bucket: {shown} (UTC).") == 3
+
+    def test_a_one_minute_run_has_one_second_buckets(self) -> None:
+        entries = [
+            foreign_at(0.5 * i, kind, data)
+            for i in range(120)
+            for kind, data in (
+                (MetricType.TOOL_USE, {"tool_name": "grep"}),
+                (MetricType.ERROR_OCCURRED, {"error_type": ("Timeout", "KeyError")[i % 2]}),
+                (MetricType.TOKEN_USAGE, {"model": "m", "input_tokens": 10, "output_tokens": i}),
+            )
+        ]
+        summary = summarize_entries(entries)
+        assert summary.series_bucket_seconds == 1
+        text = body(summary)
+        parsed = Page(text)
+        titles = [c["axis-title"][-1] for c in parsed.charts]
+        assert titles.count("time (UTC), per second") == 3
+        assert "Errors over time by type, per second" in text
+        assert "Tokens over time by model, per second" in text
+        # stacked by type, with a legend naming them; one bar per second and type
+        entries_chart = parsed.charts[0]
+        # (the legend is drawn from its right end)
+        assert entries_chart["legend"] == ["error_occurred", "token_usage", "tool_use"][::-1]
+        assert 'data-tip="tool_use, 2026-11-01 12:00:00 UTC, per second: 2 entries"' in text
+        assert "KeyError, 2026-11-01 12:00:59 UTC, per second: 1 errors" in text
+        assert '"2026-11-01 12:00:00 UTC, per second: 21 tokens"' in text  # one model: no name
+
+    def test_a_week_has_hour_or_day_sized_buckets(self) -> None:
+        summary = summarize_entries(
+            [foreign_at(600.0 * i, MetricType.TOOL_USE, {"tool_name": "t"}) for i in range(1008)]
+        )
+        assert summary.series_bucket_seconds == 6 * 3600
+        text = body(summary)
+        assert "time (UTC), per 6 h" in text
+        assert "Bucket: 6 h (UTC)." in text
+        assert len(summary.series) == 28
+
+    def test_beyond_eight_names_the_rest_is_other(self) -> None:
+        entries = [
+            foreign_at(float(i), MetricType.ERROR_OCCURRED, {"error_type": f"E{i % 10}"})
+            for i in range(100)
+        ]
+        text = body(summarize_entries(entries))
+        errors_chart = Page(text).charts[-1]
+        assert errors_chart["legend"][::-1] == [*(f"E{i}" for i in range(7)), "other"]
+        assert "The 7 biggest; 3 more as other." in text
+
+    @pytest.mark.parametrize(
+        ("seconds", "name"),
+        [
+            (1, "second"),
+            (10, "10 s"),
+            (60, "minute"),
+            (600, "10 min"),
+            (3600, "hour"),
+            (21600, "6 h"),
+            (86400, "day"),
+            (604800, "week"),
+            (28 * 86400, "28 days"),
+        ],
+    )
+    def test_bucket_names(self, seconds: int, name: str) -> None:
+        assert bucket_name(seconds) == name
 
     def test_latency_charts_are_on_a_log_scale(self) -> None:
         parsed = Page(render(every_kind_over(1), "html"))
