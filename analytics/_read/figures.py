@@ -435,8 +435,8 @@ BUCKET_SECONDS = (1, 10, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400, 
 buckets of a width are unions of those of the widths before it. Buckets start at
 multiples of their width since the Unix epoch (UTC)."""
 
-MAX_BUCKETS = 120
-"""A series has at most this many buckets (but for spans beyond 120 * 364 days)."""
+MAX_BUCKETS = 180
+"""A series has at most this many buckets (but for spans beyond 180 * 364 days)."""
 
 
 def bucket_seconds(first: int, last: int) -> int:

@@ -128,7 +128,7 @@ class Summary(BaseModel):
     """The width of the buckets of :attr:`series`, :attr:`errors_series` and
     :attr:`tokens_series` in seconds, chosen from the span (``first`` to ``last``): the
     smallest of 1 s, 10 s, 1 min, 10 min, 1 h, 6 h, 1 day, 7, 28, 364 days giving at
-    most 120 buckets (0 when there are no entries)."""
+    most 180 buckets (0 when there are no entries)."""
     series: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Entries per bucket (keyed by its start, ISO-8601, UTC) and type; empty buckets
     left out."""

@@ -131,7 +131,7 @@ class TestCharts:
 
     @pytest.mark.parametrize(
         ("days", "per"),
-        [(0.5, "10 min"), (1, "hour"), (5, "hour"), (30, "6 h"), (100, "day"), (200, "week")],
+        [(0.5, "10 min"), (1, "10 min"), (5, "hour"), (30, "6 h"), (100, "day"), (200, "week")],
     )
     def test_every_chart_over_time_says_its_bucket(self, days: float, per: str) -> None:
         text = render(every_kind_over(days), "html")
@@ -175,11 +175,11 @@ class TestCharts:
         summary = summarize_entries(
             [foreign_at(600.0 * i, MetricType.TOOL_USE, {"tool_name": "t"}) for i in range(1008)]
         )
-        assert summary.series_bucket_seconds == 6 * 3600
+        assert summary.series_bucket_seconds == 3600  # hours for a week
         text = body(summary)
-        assert "time (UTC), per 6 h" in text
-        assert "Bucket: 6 h (UTC)." in text
-        assert len(summary.series) == 28
+        assert "time (UTC), per hour" in text
+        assert "Bucket: 1 hour (UTC)." in text
+        assert len(summary.series) == 168
 
     def test_beyond_eight_names_the_rest_is_other(self) -> None:
         entries = [
