@@ -96,8 +96,8 @@ def central(request: pytest.FixtureRequest) -> Iterator[Central]:
 
 @pytest.fixture(params=ENGINES)
 def crashable(request: pytest.FixtureRequest) -> Iterator[Central]:
-    """A fresh table on a server the test may kill: a private PostgreSQL, or the
-    session's ClickHouse (its database fixture brings it back)."""
+    """A fresh table on a server of the test's own, which it may kill: the session's
+    servers are never left recovering from a crash for the tests after it."""
     if request.param == "postgresql":
         server = boot()
         try:
@@ -105,8 +105,16 @@ def crashable(request: pytest.FixtureRequest) -> Iterator[Central]:
         finally:
             server.cleanup()
     else:
-        ch: ClickHouseDatabase = request.getfixturevalue("clickhouse_database")
-        yield _clickhouse(ch, ch.server)
+        session: ClickHouseServer = request.getfixturevalue("clickhouse_server")  # skip rule
+        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+        ch = ClickHouseServer(session.command, factory.mktemp("clickhouse-own"))
+        ch.start()
+        try:
+            database = ClickHouseDatabase(ch, f"t_{secrets.token_hex(6)}")
+            ch.query(f"CREATE DATABASE {database.name}")
+            yield _clickhouse(database, ch)
+        finally:
+            ch.kill()
 
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "min_insert_interval": 0.05, "max_retry_delay": 0.5}
