@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import gzip
 import json
 import logging
@@ -152,12 +153,16 @@ async def measure_async(
     n: int,
     emit: Callable[[int], Awaitable[None]],
     close: Callable[[], Awaitable[None]],
+    start: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    """Time producing and closing on the loop, with the lateness probe running."""
+    """Time opening (``start``), producing and closing on the loop, with the lateness
+    probe running from before the first line of opening to after the end of closing."""
     probe = Lateness()
     probe.start()
     await asyncio.sleep(0.01)
     started = time.perf_counter()
+    if start is not None:
+        await start()
     await produce(n, emit)
     close_started = time.perf_counter()
     await close()
@@ -202,7 +207,6 @@ def _run_analytics(
             compress_level=GZIP_LEVEL,
             fsync=fsync,
         )
-        await writer.initialize()
         metrics = MetricsWriter(writer)
         clock = time.perf_counter_ns
 
@@ -217,7 +221,9 @@ def _run_analytics(
             )
             latencies.append(clock() - t0)
 
-        result = await measure_async(n, emit, writer.close)
+        # The window opens before initialize(): what a service's loop sees from the
+        # first line of ``async with JSONLWriter(...)`` to the end of ``close()``.
+        result = await measure_async(n, emit, writer.close, start=writer.initialize)
         result["written"] = writer.stats().entries_written
         return result
 
@@ -405,13 +411,41 @@ RUNNERS: dict[str, Callable[[int, Path, int], dict[str, Any]]] = {
 }
 
 
+class GcWatch:
+    """Counts the cyclic garbage collector's runs per generation, and times them."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.longest_ms = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        pause = (time.perf_counter() - self._started) * 1000
+        self.counts[generation] += 1
+        self.longest_ms[generation] = max(self.longest_ms[generation], pause)
+
+    def results(self) -> dict[str, float]:
+        return {
+            **{f"gc{g}_runs": float(self.counts[g]) for g in range(3)},
+            **{f"gc{g}_longest_ms": self.longest_ms[g] for g in range(3)},
+        }
+
+
 def worker(name: str, n: int, max_file_size: int) -> dict[str, Any]:
     """Run one contender in this process and measure it."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         directory = Path(tmp)
         build_entry(0).model_dump_json()  # warm up pydantic before the clock starts
         rss_start = rss_bytes()
+        watch = GcWatch()
+        gc.callbacks.append(watch)
         result = RUNNERS[name](n, directory, max_file_size)
+        gc.callbacks.remove(watch)
+        result.update(watch.results())
         result["rss_peak_mib"] = peak_rss_bytes() / 2**20
         result["rss_growth_mib"] = (peak_rss_bytes() - rss_start) / 2**20
         result["recovered"] = n if name == "null" else count_lines(directory)
@@ -475,14 +509,24 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict
         "stdlib_vs_analytics": ("stdlib", "analytics"),
         "loguru_vs_analytics": ("loguru", "analytics"),
     }
-    for label, (a, b) in pairs.items():
-        values = [
-            r[a]["wall_s"] / r[b]["wall_s"]
+    pairs["analytics_vs_null"] = ("analytics", "null")  # wall time ratio: lower is better
+
+    def paired(a: str, b: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [
+            (r[a], r[b])
             for r in rounds
             if a in r and b in r and "error" not in r[a] and "error" not in r[b]
         ]
+
+    for label, (a, b) in pairs.items():
+        values = [x["wall_s"] / y["wall_s"] for x, y in paired(a, b)]
         if values:
             ratios[label] = stats(values)
+    # Loop lateness against the null reference in the same round: what we add.
+    for key in ("late_p99_ms", "late_max_ms"):
+        values = [x[key] - y[key] for x, y in paired("analytics", "null")]
+        if values:
+            ratios[f"analytics_minus_null_{key}"] = stats(values)
     summary["ratios"] = ratios
     return summary
 
@@ -521,6 +565,11 @@ def markdown(summary: dict[str, Any], names: list[str], n: int, rounds: int) -> 
     ratios = summary["ratios"]
     rows += ["", "| ratio (pair by pair within a round) | median (min-max) |", "|---|---|"]
     labels = {
+        "analytics_vs_null": "analytics wall time ÷ null reference wall time (target ≤ 1.15)",
+        "analytics_minus_null_late_p99_ms": "loop lateness p99, analytics minus null, ms"
+        " (target ≤ 0.5)",
+        "analytics_minus_null_late_max_ms": "loop lateness max, analytics minus null, ms"
+        " (target ≤ 3)",
         "analytics_vs_floor": "analytics wall time ÷ floor wall time (target ≤ 1.3)",
         "perline_vs_analytics": "analytics speed-up over the per-line baseline (target ≥ 10)",
         "stdlib_vs_analytics": "analytics speed-up over stdlib queue logging (target ≥ 3)",
@@ -529,6 +578,18 @@ def markdown(summary: dict[str, Any], names: list[str], n: int, rounds: int) -> 
     for key, label in labels.items():
         if key in ratios:
             rows.append(f"| {label} | {fmt(ratios[key], 2)} |")
+    rows += [
+        "",
+        "| contender | gc runs gen 0 / 1 / 2 | longest gc pause gen 0 / 1 / 2, ms |",
+        "|---|---|---|",
+    ]
+    for name in names:
+        s = summary.get(name)
+        if s is None or "gc2_runs" not in s:
+            continue
+        runs = " / ".join(f"{s[f'gc{g}_runs']['median']:.0f}" for g in range(3))
+        longest = " / ".join(f"{s[f'gc{g}_longest_ms']['median']:.2f}" for g in range(3))
+        rows.append(f"| {name} | {runs} | {longest} |")
     a = summary.get("analytics")
     if a and "call_p50_us" in a:
         rows += [

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
 import zlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["GilHandoff", "release_gil_for"]
+__all__ = ["ASYNC_BACKEND", "GilHandoff", "release_gil_for"]
+
+ASYNC_BACKEND = "anyio._backends._asyncio"
+"""The module anyio imports, lazily, the first time a worker thread is asked for.
+
+That first time is on the event loop, inside ``initialize()``, and the import costs
+15-25 ms of module code during which the loop runs nothing else. It is imported here
+instead, with the package (normally before any loop runs), so the loop never pays
+for it; ``tests/write/test_handoff_startup.py`` keeps it that way."""
+
+importlib.import_module(ASYNC_BACKEND)
 
 T = TypeVar("T")
 
