@@ -201,6 +201,7 @@ class JSONLWriter:
         self._state = _State.UNOPENED
         self._accepting = False  # state is OPEN: the one check on the hot path
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None  # the thread that runs self._loop
         self._open_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
 
@@ -312,6 +313,7 @@ class JSONLWriter:
         if self._state is _State.UNOPENED:
             loop = self._check_loop()
             self._loop = loop
+            self._thread = threading.get_ident()
             self._state = _State.OPENING
             self._open_task = loop.create_task(self._open(), name="analytics-open")
             self._open_task.add_done_callback(_retrieve_exception)
@@ -396,8 +398,16 @@ class JSONLWriter:
             WriterStateError: not initialized, or called from another event loop.
             BufferFullError: ``max_pending`` entries wait and ``on_full="raise"``.
         """
-        # The hot path: a few attribute reads, one serialization, one append.
-        if not self._accepting or asyncio.get_running_loop() is not self._loop:
+        # The hot path: a few attribute reads, one serialization, one append. A thread
+        # runs one loop at a time, so "our thread, and our loop is running" means the
+        # running loop is ours, without asyncio.get_running_loop()'s getpid() call.
+        loop = self._loop
+        if (
+            not self._accepting
+            or threading.get_ident() != self._thread
+            or loop is None
+            or not loop.is_running()
+        ):
             self._check_open()
         if not isinstance(entry, MetricEntry):
             raise ArgumentTypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")

@@ -246,6 +246,24 @@ class TestLoopOwnership:
         assert len(read_all(writer.metrics_dir)) == 1
 
 
+def test_using_the_writer_from_a_later_loop_of_the_same_thread_raises(tmp_path: Path) -> None:
+    """The hot path's check (same thread, and the writer's loop is running) also
+    refuses a second loop that runs, later, in the thread the first one ran in."""
+    writer = JSONLWriter(tmp_path)
+
+    async def first() -> None:
+        await writer.initialize()
+        await writer.write(entry())
+        await writer.flush()
+
+    async def second() -> None:
+        await writer.write(entry())
+
+    asyncio.run(first())
+    with pytest.raises(WriterStateError, match="another event loop"):
+        asyncio.run(second())
+    assert len(read_all(writer.metrics_dir)) == 1
+
 def test_a_writer_collected_while_open_warns_with_the_unwritten_count(tmp_path: Path) -> None:
     async def forget() -> None:
         writer = JSONLWriter(tmp_path, buffer_size=1000, flush_interval=60)
