@@ -264,6 +264,7 @@ def test_using_the_writer_from_a_later_loop_of_the_same_thread_raises(tmp_path: 
         asyncio.run(second())
     assert len(read_all(writer.metrics_dir)) == 1
 
+
 def test_a_writer_collected_while_open_warns_with_the_unwritten_count(tmp_path: Path) -> None:
     async def forget() -> None:
         writer = JSONLWriter(tmp_path, buffer_size=1000, flush_interval=60)
