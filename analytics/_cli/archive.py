@@ -13,7 +13,7 @@ import anyio
 
 from .._exceptions import ShipError
 from .._ship.archive import Archiver, ArchiverStats
-from .arguments import add_dir, seconds
+from .arguments import add_dir, add_s3_options, seconds
 from .ship import log_handler as log_handler  # the same log lines as ``ship``
 
 
@@ -50,20 +50,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=5.0,
         metavar="DURATION",
         help="how often to look for newly completed files (default: 5s)",
-    )
-
-
-def add_s3_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """``--to s3://BUCKET/PREFIX`` and ``--s3-endpoint URL`` (shared with ``ship``)."""
-    if required:
-        parser.add_argument(
-            "--to", required=True, metavar="s3://BUCKET/PREFIX", help="where to archive"
-        )
-    parser.add_argument(
-        "--s3-endpoint",
-        metavar="URL",
-        help="an S3-compatible server, such as http://127.0.0.1:8333 (default: AWS, or"
-        " AWS_ENDPOINT_URL)",
     )
 
 

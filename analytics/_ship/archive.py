@@ -473,6 +473,8 @@ def summarize_archive(
         MissingDependencyError: boto3 (or DuckDB) is not installed.
         ShipFatalError, ShipRetryableError: S3 refused or could not be reached.
     """
+    if engine not in ("python", "duckdb"):
+        raise ValueError(f"unknown engine {engine!r}: python or duckdb")
     target = parse_archive_url(url, endpoint_url=endpoint_url, region=region)
     keep = Filter(**filters)
     store = S3Store(target)
