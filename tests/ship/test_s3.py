@@ -87,7 +87,7 @@ class TestStore:
         assert store.put_new("k/a.gz", path) == (True, path.stat().st_size)
         assert store.put_new("k/a.gz", path) == (False, path.stat().st_size)
         path.write_bytes(b"other bytes")
-        with pytest.raises(ShipRejectedError, match="another object is already at k/a.gz"):
+        with pytest.raises(ShipRejectedError, match=r"another object is already at k/a\.gz"):
             store.put_new("k/a.gz", path)
         assert s3_bucket.objects()["k/a.gz"].startswith(b"\x1f\x8b")
         assert list(store.list("k/")) == [("k/a.gz", 2 + 25600)]

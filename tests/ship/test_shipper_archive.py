@@ -44,12 +44,8 @@ class TestShipperWithArchive:
     async def test_both_run_in_the_background_until_the_block_ends(
         self, tmp_path: Path, central: Central, s3_bucket: S3Bucket
     ) -> None:
-        archive = Archiver(
-            tmp_path,
-            s3_bucket.url,
-            endpoint_url=s3_bucket.server.endpoint,
-            **{"poll_interval": 0.05},
-        )
+        endpoint = s3_bucket.server.endpoint
+        archive = Archiver(tmp_path, s3_bucket.url, endpoint_url=endpoint, poll_interval=0.05)
         async with Shipper(tmp_path, to=central.url, archive=archive, **FAST) as shipper:
             written = await write_mixed(tmp_path, 2000, max_file_size="64 KiB")
             deadline = time.monotonic() + 60
