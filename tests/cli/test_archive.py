@@ -16,7 +16,8 @@ import anyio
 import pytest
 
 from ..helpers import run_main
-from ..ship.central import Central, ship_command, write_mixed
+from ..ship.central import ship_command, write_mixed
+from ..ship.pg_server import PgDatabase
 from ..ship.s3_server import S3Bucket
 
 
@@ -171,23 +172,17 @@ def test_report_options_for_an_archive_need_an_archive(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("central", ["postgresql"], indirect=True)
-def test_ship_with_archive_does_both(tmp_path: Path, central: Central, s3_bucket: S3Bucket) -> None:
-    written = write(tmp_path, 2000, "64 KiB")
-    run = subprocess.run(
-        ship_command(
-            tmp_path,
-            central.url,
-            "--once",
-            "--archive",
-            s3_bucket.url,
-            "--s3-endpoint",
-            s3_bucket.server.endpoint,
-        ),
-        capture_output=True,
-        text=True,
+async def test_ship_with_archive_does_both(
+    tmp_path: Path, pg_database: PgDatabase, s3_bucket: S3Bucket
+) -> None:
+    written = await write_mixed(tmp_path, 2000, max_file_size="64 KiB")
+    endpoint = s3_bucket.server.endpoint
+    command = ship_command(
+        tmp_path, pg_database.url, "--once", "--archive", s3_bucket.url, "--s3-endpoint", endpoint
     )
+    run = await anyio.run_process(command, check=False)
     assert run.returncode == 0, run.stderr
-    assert sorted(anyio.run(central.ids)) == sorted(written)
+    rows = await pg_database.fetch("SELECT id FROM entries")
+    assert sorted(str(row[0]) for row in rows) == sorted(written)
     assert archived_names(s3_bucket) == gz_names(tmp_path)
-    assert f"archived {len(gz_names(tmp_path))} files" in run.stderr
+    assert f"archived {len(gz_names(tmp_path))} files" in run.stderr.decode()

@@ -11,7 +11,8 @@ import pytest
 
 from analytics import Archiver, ShipFatalError, Shipper
 
-from .central import FAST, Central, write_mixed
+from .central import FAST, write_mixed
+from .pg_server import PgDatabase
 from .s3_server import S3Bucket
 
 
@@ -23,30 +24,30 @@ def completed(base: Path) -> set[str]:
     return {p.name for p in (base / "metrics").glob("metrics_*.jsonl.gz")}
 
 
-@pytest.mark.parametrize("central", ["postgresql"], indirect=True)
 class TestShipperWithArchive:
     async def test_ship_once_ships_and_archives(
-        self, tmp_path: Path, central: Central, s3_bucket: S3Bucket
+        self, tmp_path: Path, pg_database: PgDatabase, s3_bucket: S3Bucket
     ) -> None:
         written = await write_mixed(tmp_path, 2000, max_file_size="64 KiB")
         archive = Archiver(tmp_path, s3_bucket.url, endpoint_url=s3_bucket.server.endpoint)
-        shipper = Shipper(tmp_path, to=central.url, archive=archive, **FAST)
+        shipper = Shipper(tmp_path, to=pg_database.url, archive=archive, **FAST)
         await shipper.open()
         try:
             assert await shipper.ship_once() == len(written)
         finally:
             await shipper.aclose()
-        assert sorted(await central.ids()) == sorted(written)
+        rows = await pg_database.fetch("SELECT id FROM entries")
+        assert sorted(str(row[0]) for row in rows) == sorted(written)
         assert archived(s3_bucket) == completed(tmp_path)
         assert shipper.archiver is archive
         assert archive.stats().files_archived == len(completed(tmp_path))
 
     async def test_both_run_in_the_background_until_the_block_ends(
-        self, tmp_path: Path, central: Central, s3_bucket: S3Bucket
+        self, tmp_path: Path, pg_database: PgDatabase, s3_bucket: S3Bucket
     ) -> None:
         endpoint = s3_bucket.server.endpoint
         archive = Archiver(tmp_path, s3_bucket.url, endpoint_url=endpoint, poll_interval=0.05)
-        async with Shipper(tmp_path, to=central.url, archive=archive, **FAST) as shipper:
+        async with Shipper(tmp_path, to=pg_database.url, archive=archive, **FAST) as shipper:
             written = await write_mixed(tmp_path, 2000, max_file_size="64 KiB")
             deadline = time.monotonic() + 60
             while shipper.stats().entries_shipped < len(
@@ -60,7 +61,7 @@ class TestShipperWithArchive:
     async def test_a_fatal_archive_error_stops_the_shipper(
         self,
         tmp_path: Path,
-        central: Central,
+        pg_database: PgDatabase,
         s3_bucket: S3Bucket,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
@@ -69,7 +70,7 @@ class TestShipperWithArchive:
         url = s3_bucket.url
         shipper = Shipper(
             tmp_path,
-            to=central.url,
+            to=pg_database.url,
             archive=Archiver(tmp_path, url, endpoint_url=s3_bucket.server.endpoint),
             **FAST,
         )
