@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -186,3 +189,48 @@ async def test_ship_with_archive_does_both(
     assert sorted(str(row[0]) for row in rows) == sorted(written)
     assert archived_names(s3_bucket) == gz_names(tmp_path)
     assert f"archived {len(gz_names(tmp_path))} files" in run.stderr.decode()
+
+
+def test_once_with_a_conflict_exits_1_and_leaves_the_object_alone(
+    tmp_path: Path, s3_bucket: S3Bucket
+) -> None:
+    write(tmp_path, 1000, "64 KiB")
+    first = min(gz_names(tmp_path))
+    source = "mine"
+    day = f"{first[8:12]}-{first[12:14]}-{first[14:16]}"
+    key = f"archive/source={source}/date={day}/{first}"
+    s3_bucket.server.client().put_object(Bucket=s3_bucket.name, Key=key, Body=b"theirs")
+    run = subprocess.run(
+        archive_command(tmp_path, s3_bucket, "--once", "--source", source),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert "1 conflicts" in run.stderr
+    assert f"another object is already at {key}" in run.stderr
+    assert s3_bucket.objects()[key] == b"theirs"
+    assert archived_names(s3_bucket) == gz_names(tmp_path)
+
+
+def test_a_terminal_gets_one_progress_line(tmp_path: Path, s3_bucket: S3Bucket) -> None:
+    write(tmp_path, 1000, "64 KiB")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin, stdout and stderr are the terminal
+        os.execv(sys.executable, archive_command(tmp_path, s3_bucket, "--once"))
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        assert ready, output
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    text = output.decode()
+    assert f"archived {len(gz_names(tmp_path))} files" in text
+    assert "caught up" in text
+    assert "{" not in text  # no JSON log lines on a terminal
