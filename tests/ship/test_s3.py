@@ -3,12 +3,19 @@ errors translated into retry, stop or leave-alone; uploads conditional and verif
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from analytics import ShipFatalError, ShipRejectedError, ShipRetryableError, TargetError
+from analytics import (
+    MissingDependencyError,
+    ShipFatalError,
+    ShipRejectedError,
+    ShipRetryableError,
+    TargetError,
+)
 from analytics._policy import FileName
 from analytics._ship.s3 import (
     ArchiveTarget,
@@ -133,3 +140,9 @@ class TestStore:
         (tmp_path / "f").write_bytes(b"x")
         with pytest.raises(ShipRetryableError, match="s3://bucket/p"):
             store.put_new("k", tmp_path / "f")
+
+
+def test_without_boto3_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"asyncio-jsonl-analytics\[s3\]"):
+        S3Store(parse_archive_url("s3://bucket/p"))
