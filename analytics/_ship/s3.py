@@ -15,6 +15,7 @@ config files), unless an endpoint is given. Errors are translated once, here:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import re
@@ -164,7 +165,8 @@ class S3Store:
 
     def put_new(self, key: str, path: Path) -> tuple[bool, int]:
         """Upload ``path`` unchanged to ``key`` unless the key exists
-        (``If-None-Match: *``).
+        (``If-None-Match: *``), with its MD5 (``Content-MD5``) for the server to
+        check.
 
         Returns:
             ``(created, size)``: ``created`` is ``False`` when the very same bytes were
@@ -178,11 +180,12 @@ class S3Store:
         size, md5 = file_digest(path)
         try:
             with open(path, "rb") as body:
-                answer = self.client.put_object(
+                self.client.put_object(
                     Bucket=self.target.bucket,
                     Key=key,
                     Body=body,
                     ContentLength=size,
+                    ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
                     ContentType="application/gzip",
                     IfNoneMatch="*",
                 )
@@ -190,19 +193,29 @@ class S3Store:
             if self._code(exc) not in ("PreconditionFailed", "412"):
                 raise self._translate(exc, key) from exc
             there = self.head(key)
-            if there is not None and there[0] == size and there[1] in (md5, None):
+            if there is not None and self._same(key, there, size, md5):
                 return False, size
             raise ShipRejectedError(
                 f"{self.target.display()}: another object is already at {key}"
                 f" ({there[0] if there else '?'} bytes, not these {size}); left alone"
             ) from None
-        etag = str(answer.get("ETag", "")).strip('"')
-        if etag and "-" not in etag and len(etag) == 32 and etag != md5:
-            raise ShipRejectedError(
-                f"{self.target.display()}: {key} was stored with ETag {etag}, not the MD5"
-                f" of the file ({md5})"
-            )
         return True, size
+
+    def _same(self, key: str, there: tuple[int, str | None], size: int, md5: str) -> bool:
+        """Whether the object at ``key`` holds the file's bytes: by size and ETag, or,
+        when the ETag is not an MD5 (multipart, SSE-KMS), by reading it back."""
+        if there[0] != size:
+            return False
+        if there[1] == md5:
+            return True
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            answer = self.client.get_object(Bucket=self.target.bucket, Key=key)
+            for chunk in answer["Body"].iter_chunks(_READ):
+                digest.update(chunk)
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+        return digest.hexdigest() == md5
 
     def head(self, key: str) -> tuple[int, str | None] | None:
         """``(size, MD5 hex or None)`` of the object at ``key``, or ``None``."""

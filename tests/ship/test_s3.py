@@ -146,3 +146,41 @@ def test_without_boto3_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
     with pytest.raises(MissingDependencyError, match=r"asyncio-jsonl-analytics\[s3\]"):
         S3Store(parse_archive_url("s3://bucket/p"))
+
+
+class TestSameObject:
+    def test_a_multipart_copy_of_the_same_bytes_is_recognised_by_reading_it_back(
+        self, tmp_path: Path, s3_bucket: S3Bucket
+    ) -> None:
+        """A multipart ETag is not an MD5: the object is read back and compared."""
+        path = tmp_path / "a.gz"
+        path.write_bytes(bytes(range(256)) * 64)
+        client = s3_bucket.server.client()
+        upload = client.create_multipart_upload(Bucket=s3_bucket.name, Key="k")
+        part = client.upload_part(
+            Bucket=s3_bucket.name,
+            Key="k",
+            UploadId=upload["UploadId"],
+            PartNumber=1,
+            Body=path.read_bytes(),
+        )
+        client.complete_multipart_upload(
+            Bucket=s3_bucket.name,
+            Key="k",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )
+        store = S3Store(parse_archive_url(s3_bucket.url, endpoint_url=s3_bucket.server.endpoint))
+        assert store.head("k") == (path.stat().st_size, None)
+        assert store.put_new("k", path) == (False, path.stat().st_size)
+
+    def test_the_same_size_with_other_bytes_is_a_conflict(
+        self, tmp_path: Path, s3_bucket: S3Bucket
+    ) -> None:
+        path = tmp_path / "a.gz"
+        path.write_bytes(b"mine")
+        s3_bucket.server.client().put_object(Bucket=s3_bucket.name, Key="k", Body=b"your")
+        store = S3Store(parse_archive_url(s3_bucket.url, endpoint_url=s3_bucket.server.endpoint))
+        with pytest.raises(ShipRejectedError, match="another object is already at k"):
+            store.put_new("k", path)
+        assert s3_bucket.objects() == {"k": b"your"}
