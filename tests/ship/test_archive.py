@@ -175,13 +175,15 @@ class TestFaults:
         server = own_s3.server
         archive = archiver(tmp_path, own_s3)
         crashed = threading.Event()
+        at_crash: list[int] = []
 
         async def crash_once_some_are_in() -> None:
             while archive.stats().files_archived < 5:
                 await anyio.sleep(0.01)
             await anyio.to_thread.run_sync(server.kill)  # kill -9, by pid
+            at_crash.append(archive.stats().files_archived)
             crashed.set()
-            await anyio.sleep(1.0)
+            await anyio.sleep(3.0)  # longer than boto3's own retry waits
             await anyio.to_thread.run_sync(server.start)  # same ports, same data
 
         async with anyio.create_task_group() as tasks:
@@ -193,6 +195,7 @@ class TestFaults:
                 await archive.aclose()
         stats = archive.stats()
         assert crashed.is_set()
+        assert at_crash[0] < len(files)  # mid-upload
         assert stats.retries >= 1, stats  # the crash was felt
         assert stats.files_archived == archived == len(files) > 5
         assert by_name(own_s3.objects()) == files  # every file, once, unchanged
