@@ -43,6 +43,7 @@ from ._read.summary import (
     ToolStats,
     summarize,
 )
+from ._ship.archive import Archiver, ArchiverStats, summarize_archive
 from ._ship.report import summarize_central
 from ._ship.shipper import Shipper, ShipperHealth, ShipperStats
 from ._write.asgi import RequestTimingMiddleware
@@ -57,6 +58,8 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "AnalyticsError",
+    "Archiver",
+    "ArchiverStats",
     "ArgumentTypeError",
     "BufferFullError",
     "CheckpointStats",
@@ -102,6 +105,7 @@ __all__ = [
     "iter_entries",
     "read_entries",
     "summarize",
+    "summarize_archive",
     "summarize_central",
     "summarize_duckdb",
 ]

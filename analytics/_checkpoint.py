@@ -2,7 +2,9 @@
 
 Shared by the shipper (which advances it) and the writer's retention guard (which
 reads it to keep files nobody has shipped yet). One checkpoint per sink, beside the
-data files, under names the writer and the readers never take for data:
+data files, under names the writer and the readers never take for data. An S3 archive
+is a sink like the others (``.ship-s3-<hash>.*``): its checkpoint marks each archived
+file complete, so the guard keeps what is not archived yet by the same rule:
 
 - ``.ship-<sink>.json``: the checkpoint (replaced atomically);
 - ``.ship-<sink>.lock``: held (``flock``) by the one shipper of that sink;

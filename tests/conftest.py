@@ -16,6 +16,7 @@ from tests.browser import artifacts, browser, chromium  # noqa: F401
 from tests.ship.central import central, crashable  # noqa: F401
 from tests.ship.ch_server import clickhouse_database, clickhouse_server  # noqa: F401
 from tests.ship.pg_server import pg_database, pg_private_server, pg_server  # noqa: F401
+from tests.ship.s3_server import s3_bucket, s3_server  # noqa: F401
 
 from .helpers import T0, at, record_every_kind, write_file
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .. import __version__
 from .._exceptions import AnalyticsError
-from . import demo, export, files, report, serve, ship, tail
+from . import archive, demo, export, files, report, serve, ship, tail
 from .arguments import CliError
 
 DISTRIBUTION = "asyncio-jsonl-analytics"
@@ -30,12 +30,13 @@ COMMANDS = {
     "export": export,
     "files": files,
     "ship": ship,
+    "archive": archive,
     "serve": serve,
 }
 """Each command's module: ``add_parser(commands)`` and ``run(args) -> exit status``."""
 
 
-LONG_RUNNING = {"demo", "ship"}
+LONG_RUNNING = {"demo", "ship", "archive"}
 """Commands that run on, with libraries that make cycles: the collector stays on."""
 
 

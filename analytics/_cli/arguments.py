@@ -105,18 +105,41 @@ def prefix(text: str) -> str:
     return text
 
 
-def add_dir(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+def path_or_archive(text: str) -> Path | str:
+    """A directory, or an archive's ``s3://BUCKET/PREFIX`` URL (kept as text: a
+    ``Path`` would fold its ``//``)."""
+    return text if text.startswith("s3://") else Path(text)
+
+
+def add_dir(
+    parser: argparse.ArgumentParser, *, optional: bool = False, archives: bool = False
+) -> None:
     parser.add_argument(
         "dir",
-        type=Path,
+        type=path_or_archive if archives else Path,
         nargs="?" if optional else None,
-        help="the writer's base path, or its metrics directory",
+        help="the writer's base path, or its metrics directory"
+        + (", or an archive's s3://BUCKET/PREFIX (see analytics archive)" if archives else ""),
     )
     parser.add_argument(
         "--prefix",
         type=prefix,
         default="metrics",
         help="the writer's filename_prefix (default: metrics)",
+    )
+
+
+def add_s3_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``--to s3://BUCKET/PREFIX`` and ``--s3-endpoint URL`` (shared with ``ship``)."""
+    if required:
+        parser.add_argument(
+            "--to", required=True, metavar="s3://BUCKET/PREFIX", help="where to archive"
+        )
+    parser.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="an S3-compatible server, such as http://127.0.0.1:8333 (default: AWS, or"
+        " AWS_ENDPOINT_URL)",
     )
 
 

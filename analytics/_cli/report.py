@@ -13,9 +13,10 @@ from .._checkpoint import checkpoint_path, load_checkpoint
 from .._read.files import resolve_metrics_dir
 from .._read.summary import Summary, summarize
 from .._report import FORMATS, render
+from .._ship.archive import summarize_archive
 from .._ship.report import summarize_central
 from .._ship.target import parse_target
-from .arguments import CliError, Progress, add_dir, add_filters, filters
+from .arguments import CliError, Progress, add_dir, add_filters, add_s3_options, filters
 
 ENGINES = ("python", "duckdb", "clickhouse", "postgres")
 CENTRAL = {"clickhouse": "clickhouse", "postgres": "postgresql"}
@@ -29,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Summarize the entries of a directory: counts, tools, sessions,"
         " errors, tokens and a timeline.",
     )
-    add_dir(report, optional=True)
+    add_dir(report, optional=True, archives=True)
     add_filters(report)
     report.add_argument(
         "--format", choices=FORMATS, default="text", help="output format (default: text)"
@@ -47,11 +48,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="URL",
         help="with --engine clickhouse/postgres: the URL given to `analytics ship --to`",
     )
+    report.add_argument(
+        "--source",
+        metavar="ID",
+        help="with s3://BUCKET/PREFIX: only the files archived from this directory (its"
+        " source=ID); default: every source",
+    )
+    add_s3_options(report, required=False)
     report.add_argument("--output", type=Path, help="write here instead of stdout")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.engine in CENTRAL:
+    if isinstance(args.dir, str):  # s3://BUCKET/PREFIX
+        summary = archive_summary(args)
+    elif args.source is not None or args.s3_endpoint is not None:
+        raise CliError("--source and --s3-endpoint go with an s3://BUCKET/PREFIX archive")
+    elif args.engine in CENTRAL:
         summary = central_summary(args)
     elif args.dir is None:  # a usage error, as argparse reports them
         print(
@@ -74,6 +86,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def archive_summary(args: argparse.Namespace) -> Summary:
+    """The report of an S3 archive: the same numbers as the files it holds, read
+    locally, by the Python or the DuckDB engine."""
+    if args.engine in CENTRAL:
+        raise CliError(
+            f"--engine {args.engine} reads a central table, not an archive: use python or duckdb"
+        )
+    return summarize_archive(
+        args.dir,
+        engine=args.engine,
+        source=args.source,
+        endpoint_url=args.s3_endpoint,
+        **filters(args),
+    )
 
 
 def central_summary(args: argparse.Namespace) -> Summary:

@@ -14,10 +14,11 @@ from typing import Any
 import anyio
 
 from .._exceptions import ShipError
+from .._ship.archive import Archiver
 from .._ship.engine import open_engine
 from .._ship.shipper import Shipper, ShipperStats
 from .._ship.target import parse_target
-from .arguments import add_dir, count, seconds
+from .arguments import CliError, add_dir, add_s3_options, count, seconds
 
 # What a log record carries besides its message: left out of the JSON lines.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -59,6 +60,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the source column of this directory's rows (default: HOST/DIRECTORY-ID)",
     )
     ship.add_argument(
+        "--archive",
+        metavar="s3://BUCKET/PREFIX",
+        help="also archive the completed files to S3, as analytics archive does",
+    )
+    add_s3_options(ship, required=False)
+    ship.add_argument(
         "--batch-lines",
         type=count,
         default=20_000,
@@ -92,8 +99,20 @@ def run(args: argparse.Namespace) -> int:
     if args.print_ddl:
         sys.stdout.write(open_engine(target).ddl().rstrip("\n") + "\n")
         return 0
+    if args.s3_endpoint is not None and args.archive is None:
+        raise CliError("--s3-endpoint goes with --archive s3://BUCKET/PREFIX")
+    archiver = (
+        Archiver(args.dir, args.archive, prefix=args.prefix, endpoint_url=args.s3_endpoint)
+        if args.archive
+        else None
+    )
     shipper = Shipper(
-        args.dir, target, source=args.source, prefix=args.prefix, batch_lines=args.batch_lines
+        args.dir,
+        target,
+        source=args.source,
+        prefix=args.prefix,
+        batch_lines=args.batch_lines,
+        archive=archiver,
     )
     return anyio.run(_ship, shipper, args.once, args.give_up_after)
 
@@ -127,6 +146,13 @@ async def _ship(shipper: Shipper, once: bool, give_up_after: float) -> int:
             f" {stats.rejected_lines:,} lines rejected; lag {stats.lag_bytes:,} bytes",
             file=sys.stderr,
         )
+        if shipper.archiver is not None:
+            archived = shipper.archiver.stats()
+            print(
+                f"archived {archived.files_archived:,} files ({archived.bytes_archived:,}"
+                f" bytes); {archived.conflicts:,} conflicts",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -43,6 +43,7 @@ from .._exceptions import (
 from .._policy import backoff_delay
 from .._read.files import resolve_metrics_dir
 from .._read.rows import fields_from_line
+from .archive import Archiver
 from .engine import Batch, Engine, Row, open_engine
 from .pending import PendingReader, Snapshot
 from .target import Target, parse_target
@@ -134,6 +135,10 @@ class Shipper:
             (what ClickHouse and PostgreSQL advise: few, large inserts).
         poll_interval: how often a caught-up shipper looks for new lines.
         max_retry_delay: the longest wait between retries of a failing batch.
+        archive: also archive the directory's completed files to S3 while shipping:
+            ``s3://BUCKET/PREFIX`` or an :class:`Archiver` (for its options). It runs
+            beside the shipper (``run``, ``ship_once``, ``async with``); a fatal
+            archive error stops both.
 
     Raises:
         TargetError: ``to`` cannot be used.
@@ -153,8 +158,15 @@ class Shipper:
         poll_interval: float = 0.5,
         max_retry_delay: float = 30.0,
         sync: bool = True,
+        archive: str | Archiver | None = None,
     ) -> None:
         self.target = to if isinstance(to, Target) else parse_target(to)
+        self.archiver: Archiver | None = (
+            Archiver(base_path, archive, prefix=prefix, sync=sync)
+            if isinstance(archive, str)
+            else archive
+        )
+        """The archiver that runs beside this shipper, if any (its ``stats()``)."""
         self.engine: Engine = open_engine(self.target)
         for name, value in (("batch_lines", batch_lines), ("batch_bytes", batch_bytes)):
             if not isinstance(value, int) or value < 1:
@@ -204,7 +216,10 @@ class Shipper:
         await anyio.to_thread.run_sync(self._open_files)
         try:
             await self.engine.open()
+            if self.archiver is not None:
+                await self.archiver.open()
         except BaseException:
+            await self.engine.aclose()
             await self._close_files()
             raise
 
@@ -213,6 +228,8 @@ class Shipper:
         after every batch)."""
         await self.engine.aclose()
         await self._close_files()
+        if self.archiver is not None:
+            await self.archiver.aclose()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -240,6 +257,8 @@ class Shipper:
         """Ask :meth:`run` to return after the batch in flight (safe from a signal
         handler running on the loop)."""
         self._stop.set()
+        if self.archiver is not None:
+            self.archiver.stop()
 
     def stats(self) -> ShipperStats:
         """A copy of the counters."""
@@ -305,6 +324,8 @@ class Shipper:
                     break
         finally:
             self._give_up_after = None
+        if self.archiver is not None and not self._stop.is_set():
+            await self.archiver.archive_once(give_up_after=give_up_after)
         return self._stats.entries_shipped - before
 
     async def run(self) -> None:
@@ -312,8 +333,35 @@ class Shipper:
         of their flush, at most one insert per ``min_insert_interval`` under load.
 
         Raises:
-            ShipFatalError: the engine refuses us for good (logged first).
+            ShipFatalError: the engine (or the archive's S3) refuses us for good
+                (logged first).
         """
+        archiver = self.archiver
+        if archiver is None:
+            await self._ship_until_stopped()
+            return
+        failure: ShipError | None = None
+
+        async def archive() -> None:
+            nonlocal failure
+            try:
+                await archiver.run()
+            except ShipError as exc:  # raised below, outside the task group
+                failure = exc
+                self.stop()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(archive)
+            try:
+                await self._ship_until_stopped()
+            except ShipError as exc:
+                failure = exc
+            finally:
+                archiver.stop()
+        if failure is not None:
+            raise failure
+
+    async def _ship_until_stopped(self) -> None:
         self._stats.running = True
         last_insert = -math.inf
         previous_full = False

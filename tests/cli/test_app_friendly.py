@@ -170,7 +170,7 @@ class TestHelp:
             "analytics",
             *(
                 f"analytics {c}"
-                for c in ("demo", "report", "tail", "export", "files", "ship", "serve")
+                for c in ("demo", "report", "tail", "export", "files", "ship", "serve", "archive")
             ),
         }
         for parser in all_parsers:
@@ -182,7 +182,7 @@ class TestHelp:
                 assert action.help != argparse.SUPPRESS, (parser.prog, action.dest)
 
     @pytest.mark.parametrize(
-        "command", ["demo", "report", "tail", "export", "files", "ship", "serve"]
+        "command", ["demo", "report", "tail", "export", "files", "ship", "serve", "archive"]
     )
     def test_help_of_each_command(self, command: str, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run_main([command, "--help"], capsys)
