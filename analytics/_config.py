@@ -195,10 +195,11 @@ class WriterConfig(BaseModel):
         "1 GiB",
         SIZE,
         SIZE_FORMS,
-        "With a shipper on the directory (`analytics ship`: its checkpoint is there),"
-        " `max_files` and `max_age` keep the files it has not shipped yet, up to this"
-        " many bytes of them; past that the oldest go, and the lines lost are recorded"
-        " for the shipper and logged as an error.",
+        "With a shipper or an archiver on the directory (`analytics ship`,"
+        " `analytics archive`: its checkpoint is there), `max_files` and `max_age` keep"
+        " the files it has not shipped or archived yet, up to this many bytes of them;"
+        " past that the oldest go, and the lines lost are recorded for it and logged"
+        " as an error.",
         example="10 GiB",
     )
     rotate_interval: Seconds | None = option(
