@@ -5,7 +5,9 @@ fence). It is written to a file in a fresh temporary directory and run there by 
 interpreter (so: a fresh namespace and a fresh event loop), with a timeout. A block
 preceded by the line ``<!-- fragment -->`` is deliberately incomplete and is skipped;
 it is the only kind that is. A ``postgresql://`` or ``clickhouse://`` URL in a block is
-pointed at a real server the test starts (a fresh database each time).
+pointed at a real server the test starts (a fresh database each time), and an
+``s3://BUCKET/...`` URL at a fresh bucket of a real S3 server (SeaweedFS), through the
+usual ``AWS_*`` variables.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ TIMEOUT = 30.0
 ALLOWED_THIRD_PARTY = {"analytics", "fastapi", "aiohttp", "httpx", "duckdb"}
 
 SERVER_URL = re.compile(r"(postgresql|clickhouse)://[^\s\"']+")
+S3_BUCKET = re.compile(r"s3://([a-z0-9.-]+)")
 
 
 def imported_top_level(code: str) -> set[str]:
@@ -50,6 +53,8 @@ def test_block_runs(block: Block, tmp_path: Path, request: pytest.FixtureRequest
         pytest.skip("marked <!-- fragment -->")
     cleanups: list[Callable[[], object]] = []
     code = SERVER_URL.sub(lambda m: server_url(m.group(1), request, cleanups), block.code)
+    if S3_BUCKET.search(code):
+        code = S3_BUCKET.sub(f"s3://{s3_bucket(request)}", code)
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
     try:
@@ -73,6 +78,15 @@ def server_url(
     ch.query(f"CREATE DATABASE {name}")
     cleanups.append(lambda: ch.query(f"DROP DATABASE {name}"))
     return str(ch.url(name))
+
+
+def s3_bucket(request: pytest.FixtureRequest) -> str:
+    """A fresh bucket on the session's S3 server; the subprocess finds the server
+    and its key in the ``AWS_*`` variables, as a user's program would."""
+    bucket = request.getfixturevalue("s3_bucket")
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", bucket.server.endpoint)
+    return str(bucket.name)
 
 
 def run_block(block: Block, script: Path, tmp_path: Path) -> None:
