@@ -351,7 +351,7 @@ class OTelSink:
             if value is not None:
                 attributes[f"metadata.{key}"] = _attribute(value)
         return self._log_record(
-            timestamp=int(entry.timestamp.timestamp() * 1e9),
+            timestamp=round(entry.timestamp.timestamp() * 1_000_000) * 1000,  # exact to the µs
             severity_number=self._error if entry.type is MetricType.ERROR_OCCURRED else self._info,
             body=entry.to_json_line().decode().rstrip("\n"),
             attributes=attributes,
