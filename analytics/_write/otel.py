@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,9 @@ class OTelStats:
     metric_exports_failed: int
     """Metric exports that failed (their data points are sent again, cumulatively,
     by the next export)."""
+    durations_dropped: int
+    """Durations left out of the histograms: more than 10,000 arrived between two
+    metric collections."""
 
 
 def _import_sdk() -> SimpleNamespace:
@@ -66,6 +69,7 @@ def _import_sdk() -> SimpleNamespace:
         from opentelemetry._logs import LogRecord, SeverityNumber
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.metrics import Observation
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
         from opentelemetry.sdk.metrics import MeterProvider
@@ -92,6 +96,7 @@ def _import_sdk() -> SimpleNamespace:
         MetricExportResult=MetricExportResult,
         PeriodicExportingMetricReader=PeriodicExportingMetricReader,
         Resource=Resource,
+        Observation=Observation,
     )
 
 
@@ -233,7 +238,10 @@ class OTelSink:
         )
         self._otel_logger = self._logger_provider.get_logger("analytics")
         self._meter_provider: MeterProvider | None = None
-        self._handlers: dict[MetricType, Callable[[MetricEntry], None]] = {}
+        self._handlers: dict[MetricType, Callable[[dict[str, Any]], None]] = {}
+        self.max_durations = 10_000
+        self._durations_dropped = 0
+        self._observation = sdk.Observation
         if metrics:
             reader = sdk.PeriodicExportingMetricReader(
                 CountedMetricExporter(endpoint=url("/v1/metrics"), **export),
@@ -243,35 +251,73 @@ class OTelSink:
             self._instruments(self._meter_provider)
 
     def _instruments(self, provider: MeterProvider) -> None:
+        # The counts are kept in plain dicts on the loop (well under a microsecond an
+        # entry) and observed by the SDK's reader thread at each collection; the
+        # durations wait in a bounded list that the same thread records into the
+        # histograms. The SDK's own per-measurement path costs tens of microseconds.
         meter = provider.get_meter("analytics")
-        self._entries = meter.create_counter("analytics.entries", "{entry}", "Entries seen.")
-        self._tool_calls = meter.create_counter("analytics.tool.calls", "{call}", "Tool calls.")
+        self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+        def observe(name: str) -> Callable[[Any], Iterable[Any]]:
+            def callback(options: Any) -> Iterable[Any]:
+                if name == "analytics.entries":
+                    self._record_durations()  # once per collection, before it is read
+                return [
+                    self._observation(value, dict(attributes))
+                    for (metric, attributes), value in dict(self._counts).items()
+                    if metric == name
+                ]
+
+            return callback
+
+        for name, unit, doc in (
+            ("analytics.entries", "{entry}", "Entries seen."),
+            ("analytics.tool.calls", "{call}", "Tool calls."),
+            ("analytics.errors", "{error}", "Errors recorded."),
+            ("analytics.tokens", "{token}", "Model tokens."),
+            ("analytics.cost", "USD", "Model cost."),
+            ("analytics.sessions.started", "{session}", "Sessions started."),
+            ("analytics.sessions.ended", "{session}", "Sessions ended."),
+        ):
+            meter.create_observable_counter(name, [observe(name)], unit, doc)
         self._tool_duration = meter.create_histogram(
             "analytics.tool.duration",
             "s",
             "How long tool calls took.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self._errors = meter.create_counter("analytics.errors", "{error}", "Errors recorded.")
-        self._tokens = meter.create_counter("analytics.tokens", "{token}", "Model tokens.")
-        self._cost = meter.create_counter("analytics.cost", "USD", "Model cost.")
-        self._started = meter.create_counter("analytics.sessions.started", "{session}")
-        self._ended = meter.create_counter("analytics.sessions.ended", "{session}")
         self._operation_duration = meter.create_histogram(
             "analytics.operation.duration",
             "s",
             "How long operations (requests) took.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self._type_attributes = {kind: {"type": kind.value} for kind in MetricType}
+        self._durations: list[tuple[Any, float, dict[str, str]]] = []
         self._handlers = {
             MetricType.TOOL_USE: self._tool_use,
             MetricType.ERROR_OCCURRED: self._error_metric,
             MetricType.TOKEN_USAGE: self._token_usage,
-            MetricType.SESSION_START: lambda entry: self._started.add(1),
-            MetricType.SESSION_END: lambda entry: self._ended.add(1),
+            MetricType.SESSION_START: lambda data: self._count("analytics.sessions.started"),
+            MetricType.SESSION_END: lambda data: self._count("analytics.sessions.ended"),
             MetricType.PERFORMANCE: self._performance,
         }
+
+    def _count(self, name: str, amount: float = 1, *attributes: tuple[str, str]) -> None:
+        key = (name, attributes)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + amount
+
+    def _duration(self, histogram: Any, value: float, attributes: dict[str, str]) -> None:
+        if len(self._durations) < self.max_durations:
+            self._durations.append((histogram, value, attributes))
+        else:
+            self._durations_dropped += 1
+
+    def _record_durations(self) -> None:
+        """In the reader's thread: record the durations gathered since the last time."""
+        durations, self._durations = self._durations, []
+        for histogram, value, attributes in durations:
+            histogram.record(value, attributes)
 
     # -- the Sink protocol ---------------------------------------------------------
 
@@ -289,10 +335,10 @@ class OTelSink:
             self._records += 1
             self._otel_logger.emit(self.record(entry))
         if self._handlers:
-            self._entries.add(1, self._type_attributes[entry.type])
+            self._count("analytics.entries", 1, ("type", entry.type.value))
             handler = self._handlers.get(entry.type)
             if handler is not None:
-                handler(entry)
+                handler(entry.data)
 
     async def flush(self) -> None:
         """Export what is queued, waiting at most ``close_timeout`` seconds (in a
@@ -330,6 +376,7 @@ class OTelSink:
             in_flight=in_flight,
             metric_exports=self._metric_exports,
             metric_exports_failed=self._metric_failures,
+            durations_dropped=self._durations_dropped,
         )
 
     def __repr__(self) -> str:
@@ -360,34 +407,33 @@ class OTelSink:
 
     # -- metrics -------------------------------------------------------------------
 
-    def _tool_use(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _tool_use(self, data: dict[str, Any]) -> None:
         tool = self._labels.value("tool", data.get("tool_name"))
-        self._tool_calls.add(1, {"tool": tool, "outcome": outcome(data)})
+        self._count("analytics.tool.calls", 1, ("tool", tool), ("outcome", outcome(data)))
         duration = seconds(data)
         if duration is not None:
-            self._tool_duration.record(duration, {"tool": tool})
+            self._duration(self._tool_duration, duration, {"tool": tool})
 
-    def _error_metric(self, entry: MetricEntry) -> None:
-        error_type = self._labels.value("error_type", entry.data.get("error_type"))
-        self._errors.add(1, {"error_type": error_type})
+    def _error_metric(self, data: dict[str, Any]) -> None:
+        error_type = self._labels.value("error_type", data.get("error_type"))
+        self._count("analytics.errors", 1, ("error_type", error_type))
 
-    def _token_usage(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _token_usage(self, data: dict[str, Any]) -> None:
         model = self._labels.value("model", data.get("model"))
         for direction, count in token_counts(data):
-            self._tokens.add(count, {"model": model, "direction": direction})
+            self._count("analytics.tokens", count, ("model", model), ("direction", direction))
         cost = amount(data, "cost_usd")
         if cost is not None:
-            self._cost.add(cost, {"model": model})
+            self._count("analytics.cost", cost, ("model", model))
 
-    def _performance(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _performance(self, data: dict[str, Any]) -> None:
         duration = seconds(data)
         if duration is not None:
             operation = self._labels.value("operation", data.get("operation"))
-            self._operation_duration.record(
-                duration, {"operation": operation, "outcome": outcome(data)}
+            self._duration(
+                self._operation_duration,
+                duration,
+                {"operation": operation, "outcome": outcome(data)},
             )
 
     # -- in a worker thread --------------------------------------------------------

@@ -8,7 +8,9 @@ that is ``prometheus_client``; without it the sink's constructor raises
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +23,14 @@ from .labels import DURATION_BUCKETS, LabelValues, amount, outcome, seconds, tok
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry
     from prometheus_client.metrics_core import Metric
 
     from .writer import JSONLWriter
 
 __all__ = ["PrometheusSink", "PrometheusStats"]
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 logger = logging.getLogger("analytics")
 
@@ -121,55 +125,31 @@ class PrometheusSink:
             self._labels = LabelValues(max_label_values)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        if not namespace or not _NAME.fullmatch(namespace):
+            raise ConfigError(
+                f"namespace must be a metric name prefix like 'analytics', not {namespace!r}"
+            )
         self.registry: CollectorRegistry = (
             registry if registry is not None else client.CollectorRegistry(auto_describe=True)
         )
         self.namespace = namespace
+        self.buckets = tuple(sorted(float(b) for b in buckets))
         self._entries = 0
         self._errors = 0
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
-
-        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
-            made: Counter = client.Counter(
-                name, doc, labels, namespace=namespace, registry=self.registry
-            )
-            return made
-
-        def histogram(name: str, doc: str, labels: tuple[str, ...]) -> Histogram:
-            made: Histogram = client.Histogram(
-                name, doc, labels, namespace=namespace, registry=self.registry, buckets=buckets
-            )
-            return made
-
-        try:
-            self.entries = counter("entries", "Entries seen, by type.", ("type",))
-            self.tool_calls = counter("tool_calls", "Tool calls, by outcome.", ("tool", "outcome"))
-            self.tool_duration = histogram(
-                "tool_duration_seconds", "How long tool calls took.", ("tool",)
-            )
-            self.errors = counter("errors", "Errors recorded, by type.", ("error_type",))
-            self.tokens = counter(
-                "tokens", "Model tokens, by model and direction.", ("model", "direction")
-            )
-            self.cost = counter("cost_usd", "Model cost in US dollars.", ("model",))
-            self.sessions_started = counter("sessions_started", "Sessions started.")
-            self.sessions_ended = counter("sessions_ended", "Sessions ended.")
-            self.operation_duration = histogram(
-                "operation_duration_seconds",
-                "How long operations (requests) took.",
-                ("operation", "outcome"),
-            )
-            self.overflow = counter(
-                "label_overflow", "Label values counted under 'other'.", ("label",)
-            )
-            if writer is not None:
-                self.registry.register(_WriterCollector(namespace, writer.stats))
-        except ValueError as exc:  # a bad namespace, or names already in the registry
-            raise ConfigError(f"cannot register the Prometheus metrics: {exc}") from exc
-        # Children by label values: ``labels()`` checks and locks on every call.
-        self._children: dict[tuple[Any, ...], Any] = {}
-        self._handlers: dict[MetricType, Callable[[MetricEntry], None]] = {
+        # The counts themselves: plain dicts and lists, updated on the event loop in
+        # well under a microsecond each, and turned into metric families only when
+        # Prometheus scrapes (from the server's thread, on a copy).
+        self.by_type: dict[str, int] = {kind.value: 0 for kind in MetricType}
+        self.tool_calls: dict[tuple[str, str], int] = {}
+        self.tool_duration: dict[tuple[str], list[float]] = {}
+        self.errors: dict[tuple[str], int] = {}
+        self.tokens: dict[tuple[str, str], int] = {}
+        self.cost: dict[tuple[str], float] = {}
+        self.sessions = [0, 0]  # started, ended
+        self.operation_duration: dict[tuple[str, str], list[float]] = {}
+        self._handlers: dict[MetricType, Callable[[dict[str, Any]], None]] = {
             MetricType.TOOL_USE: self._tool_use,
             MetricType.ERROR_OCCURRED: self._error,
             MetricType.TOKEN_USAGE: self._token_usage,
@@ -177,17 +157,23 @@ class PrometheusSink:
             MetricType.SESSION_END: self._session_end,
             MetricType.PERFORMANCE: self._performance,
         }
-        self._by_type = {kind: self.entries.labels(kind.value) for kind in MetricType}
+        try:
+            self.registry.register(_SinkCollector(self))
+            if writer is not None:
+                self.registry.register(_WriterCollector(namespace, writer.stats))
+        except ValueError as exc:  # names already in the registry
+            raise ConfigError(f"cannot register the Prometheus metrics: {exc}") from exc
 
     # -- the Sink protocol ---------------------------------------------------------
 
     async def write(self, entry: MetricEntry) -> None:
         """Count ``entry``. Never raises for an entry's content, and never waits."""
         try:
-            self._by_type[entry.type].inc()
-            handler = self._handlers.get(entry.type)
+            kind = entry.type
+            self.by_type[kind.value] += 1
+            handler = self._handlers.get(kind)
             if handler is not None:
-                handler(entry)
+                handler(entry.data)
             self._entries += 1
         except Exception:
             self._errors += 1
@@ -253,50 +239,49 @@ class PrometheusSink:
             seen = self._labels.seen.get(label)
             if seen is not None and raw in seen:
                 return raw
-        value = self._labels.value(label, raw)
-        if value != raw and raw.__class__ is str:
-            self._child(self.overflow, label).inc()
-        return value
+        return self._labels.value(label, raw)
 
-    def _child(self, metric: Any, *values: str) -> Any:
-        key = (id(metric), *values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*values)
-        return child
+    def _observe(self, histograms: dict[Any, list[float]], key: Any, value: float) -> None:
+        # [count per bucket..., count above the last bound, sum]
+        counts = histograms.get(key)
+        if counts is None:
+            counts = histograms[key] = [0.0] * (len(self.buckets) + 2)
+        counts[bisect_left(self.buckets, value)] += 1
+        counts[-1] += value
 
-    def _tool_use(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _tool_use(self, data: dict[str, Any]) -> None:
         tool = self._label("tool", data.get("tool_name"))
-        self._child(self.tool_calls, tool, outcome(data)).inc()
+        key = (tool, outcome(data))
+        calls = self.tool_calls
+        calls[key] = calls.get(key, 0) + 1
         duration = seconds(data)
         if duration is not None:
-            self._child(self.tool_duration, tool).observe(duration)
+            self._observe(self.tool_duration, (tool,), duration)
 
-    def _error(self, entry: MetricEntry) -> None:
-        self._child(self.errors, self._label("error_type", entry.data.get("error_type"))).inc()
+    def _error(self, data: dict[str, Any]) -> None:
+        key = (self._label("error_type", data.get("error_type")),)
+        self.errors[key] = self.errors.get(key, 0) + 1
 
-    def _token_usage(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _token_usage(self, data: dict[str, Any]) -> None:
         model = self._label("model", data.get("model"))
         for direction, count in token_counts(data):
-            self._child(self.tokens, model, direction).inc(count)
+            key = (model, direction)
+            self.tokens[key] = self.tokens.get(key, 0) + count
         cost = amount(data, "cost_usd")
         if cost is not None:
-            self._child(self.cost, model).inc(cost)
+            self.cost[(model,)] = self.cost.get((model,), 0.0) + cost
 
-    def _session_start(self, entry: MetricEntry) -> None:
-        self.sessions_started.inc()
+    def _session_start(self, data: dict[str, Any]) -> None:
+        self.sessions[0] += 1
 
-    def _session_end(self, entry: MetricEntry) -> None:
-        self.sessions_ended.inc()
+    def _session_end(self, data: dict[str, Any]) -> None:
+        self.sessions[1] += 1
 
-    def _performance(self, entry: MetricEntry) -> None:
-        data = entry.data
+    def _performance(self, data: dict[str, Any]) -> None:
         duration = seconds(data)
         if duration is not None:
             operation = self._label("operation", data.get("operation"))
-            self._child(self.operation_duration, operation, outcome(data)).observe(duration)
+            self._observe(self.operation_duration, (operation, outcome(data)), duration)
 
 
 def _stop_server(server: WSGIServer, thread: threading.Thread | None) -> None:
@@ -337,3 +322,66 @@ class _WriterCollector:
         yield gauge(
             f"{self.prefix}pending", "Entries accepted but not yet written.", value=stats.pending
         )
+
+
+class _SinkCollector:
+    """Turns a sink's counts into metric families when Prometheus scrapes (in the
+    scraping thread: each dict is copied first, a copy the GIL makes atomic)."""
+
+    def __init__(self, sink: PrometheusSink) -> None:
+        self.sink = sink
+        self.prefix = f"{sink.namespace}_"
+
+    def describe(self) -> Iterator[Metric]:
+        return self.families(empty=True)
+
+    def collect(self) -> Iterator[Metric]:
+        return self.families(empty=False)
+
+    def families(self, empty: bool) -> Iterator[Metric]:
+        from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        go_string: Callable[[float], str] = floatToGoString  # "1.0", "0.005", "+Inf"
+
+        sink, prefix = self.sink, self.prefix
+
+        def counter(name: str, doc: str, labels: tuple[str, ...], values: dict[Any, Any]) -> Metric:
+            family = CounterMetricFamily(f"{prefix}{name}", doc, labels=labels)
+            if not empty:
+                for key, value in dict(values).items():
+                    family.add_metric(key, value)
+            return family
+
+        def histogram(
+            name: str, doc: str, labels: tuple[str, ...], values: dict[Any, list[float]]
+        ) -> Metric:
+            family = HistogramMetricFamily(f"{prefix}{name}", doc, labels=labels)
+            if not empty:
+                bounds = [*(go_string(b) for b in sink.buckets), "+Inf"]
+                for key, counts in dict(values).items():
+                    snapshot = list(counts)
+                    cumulative, total = [], 0.0
+                    for bound, count in zip(bounds, snapshot[:-1], strict=True):
+                        total += count
+                        cumulative.append((bound, total))
+                    family.add_metric(list(key), cumulative, snapshot[-1])
+            return family
+
+        yield counter("entries", "Entries seen, by type.", ("type",),
+                      {(k,): v for k, v in dict(sink.by_type).items()})  # fmt: skip
+        yield counter("tool_calls", "Tool calls, by outcome.", ("tool", "outcome"),
+                      sink.tool_calls)  # fmt: skip
+        yield histogram("tool_duration_seconds", "How long tool calls took.", ("tool",),
+                        sink.tool_duration)  # fmt: skip
+        yield counter("errors", "Errors recorded, by type.", ("error_type",), sink.errors)
+        yield counter("tokens", "Model tokens, by model and direction.", ("model", "direction"),
+                      sink.tokens)  # fmt: skip
+        yield counter("cost_usd", "Model cost in US dollars.", ("model",), sink.cost)
+        started, ended = sink.sessions
+        yield counter("sessions_started", "Sessions started.", (), {(): started})
+        yield counter("sessions_ended", "Sessions ended.", (), {(): ended})
+        yield histogram("operation_duration_seconds", "How long operations (requests) took.",
+                        ("operation", "outcome"), sink.operation_duration)  # fmt: skip
+        yield counter("label_overflow", "Label values counted under 'other'.", ("label",),
+                      {(k,): v for k, v in dict(sink._labels.overflowed).items()})  # fmt: skip
