@@ -4,9 +4,10 @@
     python benchmarks/sinks.py --quick          # a smoke test: small and short
     python benchmarks/sinks.py --out benchmarks/results/sinks-published.json
 
-Two configurations, run in alternating order in every round, in one process:
+Four configurations, run in alternating order in every round, in one process:
 
 - ``file``: ``MetricsWriter(JSONLWriter)``, the file path alone;
+- ``prometheus`` and ``otel``: the file path and one of the sinks;
 - ``sinks``: ``MetricsWriter(JSONLWriter, PrometheusSink, OTelSink)``, the OTel sink
   exporting to a real collector (rotel, from the ``rotel`` wheel) that this script
   starts on a free port and stops by its pid, and Prometheus' ``/metrics`` served
@@ -21,7 +22,7 @@ Two loads, each with the 1 ms lateness probe of ``benchmarks/run.py`` beside it:
 - ``flat-out``: 4 producers writing ``--n`` entries as fast as they can (yielding
   every 4): the ceiling, where every microsecond a sink spends on the loop shows.
 
-Reported per load: the median over rounds of each number, and sinks/file ratios.
+Reported per load: the median over rounds of each number, and each one/file ratio.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from run import ARGUMENT, PRODUCERS, TOOLS, YIELD_EVERY, Lateness, percentile
 
 from analytics import JSONLWriter, MetricsWriter, OTelSink, PrometheusSink, Sink
 
-CONFIGURATIONS = ("file", "sinks")
+CONFIGURATIONS = ("file", "prometheus", "otel", "sinks")
 
 
 def free_port() -> int:
@@ -159,10 +160,12 @@ async def one_run(
             extra: list[Sink] = []
             prometheus: PrometheusSink | None = None
             otel: OTelSink | None = None
-            if configuration == "sinks":
+            if configuration in ("prometheus", "sinks"):
                 prometheus = PrometheusSink(writer=writer)
+                extra.append(prometheus)
+            if configuration in ("otel", "sinks"):
                 otel = OTelSink(f"http://127.0.0.1:{collector.port}", metrics_interval=5.0)
-                extra = [prometheus, otel]
+                extra.append(otel)
             metrics = MetricsWriter(writer, *extra)
 
             async def emit(i: int) -> None:
@@ -238,11 +241,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "lateness_p99_ms": statistics.median(r["lateness_ms"]["p99"] for r in mine),
                 "lateness_max_ms": statistics.median(r["lateness_ms"]["max"] for r in mine),
             }
-        if len(by) == 2:
-            by["ratio"] = {
-                key: by["sinks"][key] / by["file"][key] if by["file"][key] else float("nan")
-                for key in by["file"]
-            }
+        if "file" in by:
+            for configuration in CONFIGURATIONS[1:]:
+                if configuration in by:
+                    by[f"{configuration}/file"] = {
+                        key: by[configuration][key] / by["file"][key] if by["file"][key] else 0.0
+                        for key in by["file"]
+                    }
         summary[load] = by
     return summary
 
@@ -254,6 +259,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="paced duration")
     parser.add_argument("--n", type=int, default=100_000, help="flat-out entries")
     parser.add_argument("--quick", action="store_true", help="1 round, small loads")
+    parser.add_argument(
+        "--configurations",
+        type=lambda text: text.split(","),
+        default=list(CONFIGURATIONS),
+        help=f"a comma-separated subset of {','.join(CONFIGURATIONS)}",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     if args.quick:
@@ -264,14 +275,16 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     try:
         for round_ in range(args.rounds):
-            order = CONFIGURATIONS if round_ % 2 == 0 else CONFIGURATIONS[::-1]
+            order = [c for c in CONFIGURATIONS if c in args.configurations]
+            if round_ % 2:
+                order.reverse()
             for load in ("paced", "flat-out"):
                 for configuration in order:
                     run = asyncio.run(one_run(configuration, load, args, collector))
                     run["round"] = round_ + 1
                     runs.append(run)
                     print(
-                        f"round {round_ + 1} {load:<8} {configuration:<5}"
+                        f"round {round_ + 1} {load:<8} {configuration:<10}"
                         f" {run['per_second']:>9,.0f}/s  lateness p50"
                         f" {run['lateness_ms']['p50']:.2f} p99 {run['lateness_ms']['p99']:.2f}"
                         f" max {run['lateness_ms']['max']:.2f} ms"
@@ -283,13 +296,15 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
     summary = summarize(runs)
     for load, by in summary.items():
-        if "ratio" in by:
-            ratio, file, sinks = by["ratio"], by["file"], by["sinks"]
-            print(
-                f"{load}: sinks/file throughput {ratio['per_second']:.3f},"
-                f" lateness p50 {file['lateness_p50_ms']:.2f} -> {sinks['lateness_p50_ms']:.2f} ms,"
-                f" p99 {file['lateness_p99_ms']:.2f} -> {sinks['lateness_p99_ms']:.2f} ms"
-            )
+        for configuration in CONFIGURATIONS:
+            if configuration in by:
+                mine = by[configuration]
+                ratio = by.get(f"{configuration}/file", {}).get("per_second", 1.0)
+                print(
+                    f"{load:<8} {configuration:<10} {mine['per_second']:>9,.0f}/s"
+                    f" (x{ratio:.3f})  lateness p50 {mine['lateness_p50_ms']:.2f}"
+                    f" p99 {mine['lateness_p99_ms']:.2f} max {mine['lateness_max_ms']:.2f} ms"
+                )
     if args.out is not None:
         args.out.write_text(
             json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,16 @@ class TestConfiguration:
     def test_bad_values_are_refused(self, option: str, bad: Any) -> None:
         with pytest.raises(ConfigError, match=option.replace("max_label_values", "max_values")):
             OTelSink("http://127.0.0.1:9", **{option: bad})
+
+    def test_the_package_imports_without_either_extra(self) -> None:
+        blocked = (
+            "import sys; sys.modules['opentelemetry'] = sys.modules['prometheus_client'] = None"
+        )
+        code = f"{blocked}; import analytics; print(analytics.OTelSink.__name__)"
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
+        assert (result.returncode, result.stdout.strip()) == (0, "OTelSink"), result.stderr
 
     def test_without_the_sdk_it_says_which_extra_to_install(
         self, monkeypatch: pytest.MonkeyPatch
