@@ -164,7 +164,11 @@ async def one_run(
                 prometheus = PrometheusSink(writer=writer)
                 extra.append(prometheus)
             if configuration in ("otel", "sinks"):
-                otel = OTelSink(f"http://127.0.0.1:{collector.port}", metrics_interval=5.0)
+                otel = OTelSink(
+                    f"http://127.0.0.1:{collector.port}",
+                    metrics_interval=5.0,
+                    max_export_batch_size=args.otel_batch,
+                )
                 extra.append(otel)
             metrics = MetricsWriter(writer, *extra)
 
@@ -259,6 +263,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="paced duration")
     parser.add_argument("--n", type=int, default=100_000, help="flat-out entries")
     parser.add_argument("--quick", action="store_true", help="1 round, small loads")
+    parser.add_argument("--otel-batch", type=int, default=64, help="max_export_batch_size")
+    parser.add_argument("--loads", type=lambda text: text.split(","), default=["paced", "flat-out"])
     parser.add_argument(
         "--configurations",
         type=lambda text: text.split(","),
@@ -278,7 +284,7 @@ def main() -> int:
             order = [c for c in CONFIGURATIONS if c in args.configurations]
             if round_ % 2:
                 order.reverse()
-            for load in ("paced", "flat-out"):
+            for load in args.loads:
                 for configuration in order:
                     run = asyncio.run(one_run(configuration, load, args, collector))
                     run["round"] = round_ + 1

@@ -135,6 +135,9 @@ class OTelSink:
         headers: HTTP headers of every export (an API key...).
         timeout: seconds one export may take, retries included.
         max_queue_size: records waiting for export at most; more are dropped.
+        max_export_batch_size: records per export request at most. Encoding a batch
+            holds Python's GIL (about 40 µs a record), and the event loop waits for
+            it: small batches keep those waits short.
         schedule_delay: seconds between two exports of the log records.
         metrics: also record and export metrics.
         metrics_interval: seconds between two metric exports.
@@ -154,6 +157,7 @@ class OTelSink:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         max_queue_size: int = 2048,
+        max_export_batch_size: int = 64,
         schedule_delay: float = 1.0,
         metrics: bool = True,
         metrics_interval: float = 10.0,
@@ -161,8 +165,12 @@ class OTelSink:
         close_timeout: float = 10.0,
     ) -> None:
         sdk = _import_sdk()
-        if max_queue_size.__class__ is not int or max_queue_size < 1:
-            raise ConfigError(f"max_queue_size must be a positive int, not {max_queue_size!r}")
+        for name, count in (
+            ("max_queue_size", max_queue_size),
+            ("max_export_batch_size", max_export_batch_size),
+        ):
+            if count.__class__ is not int or count < 1:
+                raise ConfigError(f"{name} must be a positive int, not {count!r}")
         for name, value in (
             ("schedule_delay", schedule_delay),
             ("metrics_interval", metrics_interval),
@@ -233,7 +241,7 @@ class OTelSink:
                 CountedLogExporter(endpoint=url("/v1/logs"), **export),
                 schedule_delay_millis=schedule_delay * 1000,
                 max_queue_size=max_queue_size,
-                max_export_batch_size=min(512, max_queue_size),
+                max_export_batch_size=min(max_export_batch_size, max_queue_size),
             )
         )
         self._otel_logger = self._logger_provider.get_logger("analytics")
