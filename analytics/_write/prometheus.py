@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigError, MissingDependencyError
 from .._models import MetricEntry, MetricType
-from .labels import DURATION_BUCKETS, LabelValues, amount, outcome, seconds, token_counts
+from .labels import DURATION_BUCKETS, OTHER, LabelValues, amount, outcome, seconds, token_counts
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PrometheusSink", "PrometheusStats"]
 
+_INFINITY = float("inf")
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 logger = logging.getLogger("analytics")
@@ -149,6 +150,7 @@ class PrometheusSink:
         self.cost: dict[tuple[str], float] = {}
         self.sessions = [0, 0]  # started, ended
         self.operation_duration: dict[tuple[str, str], list[float]] = {}
+        self._tool_keys: dict[tuple[Any, Any], tuple[tuple[str, str], tuple[str]]] = {}
         self._handlers: dict[MetricType, Callable[[dict[str, Any]], None]] = {
             MetricType.TOOL_USE: self._tool_use,
             MetricType.ERROR_OCCURRED: self._error,
@@ -250,13 +252,22 @@ class PrometheusSink:
         counts[-1] += value
 
     def _tool_use(self, data: dict[str, Any]) -> None:
-        tool = self._label("tool", data.get("tool_name"))
-        key = (tool, outcome(data))
+        # The hottest entry type: the labels of a (tool_name, success) pair already
+        # seen are looked up once, in a cache as bounded as the labels themselves.
+        name, success = data.get("tool_name"), data.get("success")
+        cacheable = name.__class__ is str and success.__class__ is bool
+        keys = self._tool_keys.get((name, success)) if cacheable else None
+        if keys is None:
+            tool = self._label("tool", name)
+            keys = ((tool, outcome(data)), (tool,))
+            if cacheable and tool != OTHER and len(self._tool_keys) < 2 * self._labels.max_values:
+                self._tool_keys[(name, success)] = keys
         calls = self.tool_calls
-        calls[key] = calls.get(key, 0) + 1
-        duration = seconds(data)
-        if duration is not None:
-            self._observe(self.tool_duration, (tool,), duration)
+        calls[keys[0]] = calls.get(keys[0], 0) + 1
+        duration = data.get("duration_ms")
+        kind = duration.__class__
+        if (kind is float or kind is int) and 0 <= duration < _INFINITY:  # type: ignore[operator]
+            self._observe(self.tool_duration, keys[1], duration / 1000.0)  # type: ignore[operator]
 
     def _error(self, data: dict[str, Any]) -> None:
         key = (self._label("error_type", data.get("error_type")),)

@@ -112,12 +112,15 @@ class TestCounting:
         metrics = MetricsWriter(sink)
         for i in range(10):
             await metrics.track_tool_use(f"s{i}", f"tool-{i}", True, 1.0)
+        await metrics.track_tool_use("s", "tool-9", True, 1.0)  # overflows again
+        await metrics.track_tool_use("s", "tool-0", True, 1.0)
         found = samples(sink)
         tools = {v for (name, labels) in found for (k, v) in labels if k == "tool"}
         assert tools == {"tool-0", "tool-1", "tool-2", "other"}
-        assert value(found, "analytics_tool_calls_total", tool="other", outcome="success") == 7
-        assert value(found, "analytics_label_overflow_total", label="tool") == 7
-        assert sink.stats().overflowed == {"tool": 7}
+        assert value(found, "analytics_tool_calls_total", tool="other", outcome="success") == 8
+        assert value(found, "analytics_tool_calls_total", tool="tool-0", outcome="success") == 2
+        assert value(found, "analytics_label_overflow_total", label="tool") == 8
+        assert sink.stats().overflowed == {"tool": 8}
 
     async def test_an_odd_entry_is_counted_without_raising(self) -> None:
         sink = PrometheusSink()
