@@ -22,7 +22,7 @@ from analytics import (
     OTelSink,
 )
 
-from ..helpers import Heartbeat, read_all
+from ..helpers import Heartbeat, read_all, wait_for
 from .otlp_receiver import OtlpReceiver
 
 FAST: dict[str, Any] = {"schedule_delay": 0.05, "metrics_interval": 0.2, "timeout": 2.0}
@@ -125,13 +125,18 @@ class TestWithARealCollector:
             assert down.in_flight <= 50  # never more than the queue holds
             # Back up: what is written now arrives, and the counters add up.
             await asyncio.to_thread(otlp_receiver.start)
+            # What was queued during the outage is exported or given up (timeout 0.5 s).
+            await wait_for(lambda: sink.stats().in_flight == 0, timeout=15)
             later = [await metrics.track_tool_use("s", "edit", True, 1.0) for _ in range(5)]
-            await asyncio.sleep(1.5)  # the batch that was failing gives up (timeout 0.5 s)
             await metrics.flush()
-        records = await asyncio.to_thread(otlp_receiver.wait_for, 5)
-        arrived = {r.attributes["analytics.id"] for r in records}
+        later_ids = {e.id for e in later}
+
+        def arrived_ids() -> set[object]:
+            return {r.attributes["analytics.id"] for r in otlp_receiver.log_records()}
+
+        await wait_for(lambda: later_ids <= arrived_ids(), timeout=15)
         await sink.close()
-        assert {e.id for e in later} <= arrived
+        arrived = arrived_ids()
         stats = sink.stats()
         assert stats.records + stats.queue_full == 505
         assert stats.exported + stats.dropped == 505
