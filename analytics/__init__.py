@@ -48,6 +48,8 @@ from ._ship.report import summarize_central
 from ._ship.shipper import Shipper, ShipperHealth, ShipperStats
 from ._write.asgi import RequestTimingMiddleware
 from ._write.facade import MetricsWriter, Timing
+from ._write.otel import OTelSink, OTelStats
+from ._write.prometheus import PrometheusSink, PrometheusStats
 from ._write.sinks import LoggingSink, Sink
 from ._write.writer import HealthStatus, JSONLWriter, WriterStats
 
@@ -76,6 +78,10 @@ __all__ = [
     "MissingDependencyError",
     "ModelTokens",
     "NotAMetricsDirError",
+    "OTelSink",
+    "OTelStats",
+    "PrometheusSink",
+    "PrometheusStats",
     "ReadError",
     "ReadStats",
     "ReportFormatError",

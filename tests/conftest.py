@@ -11,12 +11,15 @@ from hypothesis import HealthCheck, settings
 
 from analytics import MetricEntry, Summary, summarize
 
-# Real servers (PostgreSQL, ClickHouse) for the shipping tests and the docs' examples.
+# Real servers (PostgreSQL, ClickHouse, S3) for the shipping tests and the docs' examples;
+# Prometheus and an OTLP collector (rotel) for the metrics sinks.
 from tests.browser import artifacts, browser, chromium  # noqa: F401
 from tests.ship.central import central, crashable  # noqa: F401
 from tests.ship.ch_server import clickhouse_database, clickhouse_server  # noqa: F401
 from tests.ship.pg_server import pg_database, pg_private_server, pg_server  # noqa: F401
 from tests.ship.s3_server import s3_bucket, s3_server  # noqa: F401
+from tests.write.otlp_receiver import otlp_receiver  # noqa: F401
+from tests.write.prom_server import prometheus_server  # noqa: F401
 
 from .helpers import T0, at, record_every_kind, write_file
 

@@ -1,0 +1,511 @@
+"""OTelSink: entries as OpenTelemetry log records (and metrics), exported over OTLP/HTTP.
+
+Needs the ``otel`` extra (``pip install 'asyncio-jsonl-analytics[otel]'``): the
+OpenTelemetry SDK and its OTLP/HTTP exporter. Without them the sink's constructor
+raises :class:`MissingDependencyError`, and the rest of the package works as before.
+
+The SDK's batch processor and periodic metric reader export from threads of their
+own; ``write()`` only builds a record and appends it to the processor's queue. What
+the receiver did not take (it was down, it refused, the queue was full) is counted
+in :meth:`OTelSink.stats`, never waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from .._exceptions import ConfigError, MissingDependencyError
+from .._models import MetricEntry, MetricType
+from .labels import DURATION_BUCKETS, LabelValues, amount, outcome, seconds, token_counts
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+
+__all__ = ["OTelSink", "OTelStats"]
+
+logger = logging.getLogger("analytics")
+
+_INT64 = 2**63
+_FEED_EVERY = 0.01
+"""Seconds between two rounds of the feeder thread."""
+_GIL_EVERY = 8
+"""The feeder thread lets the event loop have the GIL after this many records."""
+
+
+@dataclass(frozen=True)
+class OTelStats:
+    """A snapshot of what an :class:`OTelSink` has done (see :meth:`OTelSink.stats`)."""
+
+    records: int
+    """Entries turned into log records and queued for export."""
+    exported: int
+    """Records the receiver accepted."""
+    dropped: int
+    """Records lost: refused, undeliverable (the receiver was down for longer than
+    the exporter's timeout), not queued because the queue was full, or still queued
+    when :meth:`OTelSink.close` gave up waiting."""
+    queue_full: int
+    """Of ``dropped``: records not queued because ``max_queue_size`` were waiting."""
+    in_flight: int
+    """Records queued or being exported."""
+    metric_exports: int
+    """Metric exports the receiver accepted."""
+    metric_exports_failed: int
+    """Metric exports that failed (their data points are sent again, cumulatively,
+    by the next export)."""
+    durations_dropped: int
+    """Durations left out of the histograms: more than 10,000 arrived between two
+    metric collections."""
+
+
+def _import_sdk() -> SimpleNamespace:
+    try:
+        from opentelemetry._logs import LogRecord, SeverityNumber
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.metrics import Observation
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import (
+            MetricExportResult,
+            PeriodicExportingMetricReader,
+        )
+        from opentelemetry.sdk.resources import Resource
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "OTelSink needs the OpenTelemetry SDK and its OTLP/HTTP exporter:"
+            " pip install 'asyncio-jsonl-analytics[otel]'",
+            name=exc.name,
+        ) from exc
+    return SimpleNamespace(
+        LogRecord=LogRecord,
+        SeverityNumber=SeverityNumber,
+        OTLPLogExporter=OTLPLogExporter,
+        OTLPMetricExporter=OTLPMetricExporter,
+        LoggerProvider=LoggerProvider,
+        BatchLogRecordProcessor=BatchLogRecordProcessor,
+        LogRecordExportResult=LogRecordExportResult,
+        MeterProvider=MeterProvider,
+        MetricExportResult=MetricExportResult,
+        PeriodicExportingMetricReader=PeriodicExportingMetricReader,
+        Resource=Resource,
+        Observation=Observation,
+    )
+
+
+class OTelSink:
+    """Sends each entry to an OpenTelemetry collector as a log record, over OTLP/HTTP,
+    and keeps OTel metrics of the numeric fields.
+
+    A :class:`Sink`: give it to :class:`MetricsWriter` after the :class:`JSONLWriter`
+    (``MetricsWriter(writer, OTelSink())``). ``write()`` only queues the entry (and
+    counts it, in plain dicts); a thread of the sink's builds the log records and
+    hands them to the SDK's ``BatchLogRecordProcessor``, which exports from its own
+    thread. A slow or dead receiver costs the writer nothing, and what it misses is
+    counted in :meth:`stats`.
+
+    Each log record has the entry's timestamp, ``event_name`` ``analytics.<type>``,
+    severity ``ERROR`` for ``error_occurred`` and ``INFO`` otherwise, the entry's JSON
+    line as its body, and as attributes: ``analytics.type``, ``analytics.id``,
+    ``session.id``, ``user.id`` (when set), every ``data`` field under its own name and
+    every ``metadata`` field as ``metadata.<key>`` (lists and dicts as JSON text).
+
+    The metrics (``metrics=True``) mirror :class:`PrometheusSink`'s, with the same
+    bounded labels: ``analytics.entries``, ``analytics.tool.calls``,
+    ``analytics.tool.duration`` (s), ``analytics.errors``, ``analytics.tokens``,
+    ``analytics.cost``, ``analytics.sessions.started``, ``analytics.sessions.ended``
+    and ``analytics.operation.duration`` (s).
+
+    The resource (who sends) comes from the standard variables: ``OTEL_SERVICE_NAME``
+    and ``OTEL_RESOURCE_ATTRIBUTES``, over a ``host.name`` of this machine's name; the
+    endpoints, headers and timeout of the exporter from ``OTEL_EXPORTER_OTLP_*`` when
+    not given here.
+
+    Args:
+        endpoint: the collector's OTLP/HTTP base URL (``http://host:4318``); the
+            ``/v1/logs`` and ``/v1/metrics`` paths are added. Default: the
+            ``OTEL_EXPORTER_OTLP_*`` variables, else ``http://localhost:4318``.
+        resource_attributes: resource attributes that override the environment's.
+        headers: HTTP headers of every export (an API key...).
+        timeout: seconds one export may take, retries included.
+        max_queue_size: records waiting for export at most; more are dropped.
+        max_export_batch_size: records per export request at most. Encoding a batch
+            holds Python's GIL (about 40 µs a record), and the event loop waits for
+            it: small batches keep those waits short.
+        schedule_delay: seconds between two exports of the log records.
+        metrics: also record and export metrics.
+        metrics_interval: seconds between two metric exports.
+        max_label_values: distinct values kept per metric label (then ``other``).
+        close_timeout: seconds :meth:`close` waits for the last exports.
+
+    Raises:
+        MissingDependencyError: the OpenTelemetry SDK or exporter is not installed.
+        ConfigError: an option has a value the sink cannot use.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        resource_attributes: Mapping[str, str | bool | int | float] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 64,
+        schedule_delay: float = 1.0,
+        metrics: bool = True,
+        metrics_interval: float = 10.0,
+        max_label_values: int = 100,
+        close_timeout: float = 10.0,
+    ) -> None:
+        sdk = _import_sdk()
+        for name, count in (
+            ("max_queue_size", max_queue_size),
+            ("max_export_batch_size", max_export_batch_size),
+        ):
+            if count.__class__ is not int or count < 1:
+                raise ConfigError(f"{name} must be a positive int, not {count!r}")
+        for name, value in (
+            ("schedule_delay", schedule_delay),
+            ("metrics_interval", metrics_interval),
+            ("close_timeout", close_timeout),
+            ("timeout", 1.0 if timeout is None else timeout),
+        ):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+        try:
+            self._labels = LabelValues(max_label_values)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.endpoint = endpoint.rstrip("/") if endpoint else None
+        self.close_timeout = float(close_timeout)
+        self.max_queue_size = max_queue_size
+        self._log_record = sdk.LogRecord
+        severity = sdk.SeverityNumber
+        self._info, self._error = severity.INFO, severity.ERROR
+        self._records = 0
+        self._queue_full = 0
+        self._exported = 0  # written by the exporter's thread only
+        self._failed = 0  # written by the exporter's thread only
+        self._abandoned = 0
+        self._metric_exports = 0
+        self._metric_failures = 0
+        self._closed = False
+
+        resource = sdk.Resource({"host.name": socket.gethostname()}).merge(
+            sdk.Resource.create(dict(resource_attributes or {}))
+        )
+        self.resource_attributes: dict[str, Any] = dict(resource.attributes)
+        """The resource every record and metric is sent with."""
+        export: dict[str, Any] = {"headers": dict(headers) if headers else None}
+        if timeout is not None:
+            export["timeout"] = float(timeout)
+        sink = self
+
+        log_exporter: Any = sdk.OTLPLogExporter
+        metric_exporter: Any = sdk.OTLPMetricExporter
+
+        class CountedLogExporter(log_exporter):  # type: ignore[misc]
+            def export(self, batch: Any) -> Any:
+                try:
+                    result = super().export(batch)
+                except Exception:
+                    result = None
+                if result is sdk.LogRecordExportResult.SUCCESS:
+                    sink._exported += len(batch)
+                else:
+                    sink._failed += len(batch)
+                return result
+
+        class CountedMetricExporter(metric_exporter):  # type: ignore[misc]
+            def export(self, metrics_data: Any, *args: Any, **kwargs: Any) -> Any:
+                result = super().export(metrics_data, *args, **kwargs)
+                if result is sdk.MetricExportResult.SUCCESS:
+                    sink._metric_exports += 1
+                else:
+                    sink._metric_failures += 1
+                return result
+
+        def url(path: str) -> str | None:
+            return None if self.endpoint is None else f"{self.endpoint}{path}"
+
+        self._logger_provider: LoggerProvider = sdk.LoggerProvider(resource=resource)
+        self._logger_provider.add_log_record_processor(
+            sdk.BatchLogRecordProcessor(
+                CountedLogExporter(endpoint=url("/v1/logs"), **export),
+                schedule_delay_millis=schedule_delay * 1000,
+                max_queue_size=max_queue_size,
+                max_export_batch_size=min(max_export_batch_size, max_queue_size),
+            )
+        )
+        self._otel_logger = self._logger_provider.get_logger("analytics")
+        self._pending: deque[MetricEntry] = deque()
+        self._unbuilt = 0  # written by the feeder thread only
+        self._stopping = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="analytics-otel", daemon=True)
+        self._feeder.start()
+        self._meter_provider: MeterProvider | None = None
+        self._handlers: dict[MetricType, Callable[[dict[str, Any]], None]] = {}
+        self.max_durations = 10_000
+        self._durations_dropped = 0
+        self._observation = sdk.Observation
+        if metrics:
+            reader = sdk.PeriodicExportingMetricReader(
+                CountedMetricExporter(endpoint=url("/v1/metrics"), **export),
+                export_interval_millis=metrics_interval * 1000,
+            )
+            self._meter_provider = sdk.MeterProvider(resource=resource, metric_readers=[reader])
+            self._instruments(self._meter_provider)
+
+    def _instruments(self, provider: MeterProvider) -> None:
+        # The counts are kept in plain dicts on the loop (well under a microsecond an
+        # entry) and observed by the SDK's reader thread at each collection; the
+        # durations wait in a bounded list that the same thread records into the
+        # histograms. The SDK's own per-measurement path costs tens of microseconds.
+        meter = provider.get_meter("analytics")
+        self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+        def observe(name: str) -> Callable[[Any], Iterable[Any]]:
+            def callback(options: Any) -> Iterable[Any]:
+                if name == "analytics.entries":
+                    self._record_durations()  # once per collection, before it is read
+                return [
+                    self._observation(value, dict(attributes))
+                    for (metric, attributes), value in dict(self._counts).items()
+                    if metric == name
+                ]
+
+            return callback
+
+        for name, unit, doc in (
+            ("analytics.entries", "{entry}", "Entries seen."),
+            ("analytics.tool.calls", "{call}", "Tool calls."),
+            ("analytics.errors", "{error}", "Errors recorded."),
+            ("analytics.tokens", "{token}", "Model tokens."),
+            ("analytics.cost", "USD", "Model cost."),
+            ("analytics.sessions.started", "{session}", "Sessions started."),
+            ("analytics.sessions.ended", "{session}", "Sessions ended."),
+        ):
+            meter.create_observable_counter(name, [observe(name)], unit, doc)
+        self._tool_duration = meter.create_histogram(
+            "analytics.tool.duration",
+            "s",
+            "How long tool calls took.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._operation_duration = meter.create_histogram(
+            "analytics.operation.duration",
+            "s",
+            "How long operations (requests) took.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._durations: list[tuple[Any, float, dict[str, str]]] = []
+        self._handlers = {
+            MetricType.TOOL_USE: self._tool_use,
+            MetricType.ERROR_OCCURRED: self._error_metric,
+            MetricType.TOKEN_USAGE: self._token_usage,
+            MetricType.SESSION_START: lambda data: self._count("analytics.sessions.started"),
+            MetricType.SESSION_END: lambda data: self._count("analytics.sessions.ended"),
+            MetricType.PERFORMANCE: self._performance,
+        }
+
+    def _count(self, name: str, amount: float = 1, *attributes: tuple[str, str]) -> None:
+        key = (name, attributes)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + amount
+
+    def _duration(self, histogram: Any, value: float, attributes: dict[str, str]) -> None:
+        if len(self._durations) < self.max_durations:
+            self._durations.append((histogram, value, attributes))
+        else:
+            self._durations_dropped += 1
+
+    def _record_durations(self) -> None:
+        """In the reader's thread: record the durations gathered since the last time."""
+        durations, self._durations = self._durations, []
+        for histogram, value, attributes in durations:
+            histogram.record(value, attributes)
+
+    # -- the Sink protocol ---------------------------------------------------------
+
+    async def write(self, entry: MetricEntry) -> None:
+        """Queue ``entry`` for export as a log record (and count it in the metrics).
+
+        Never waits: with ``max_queue_size`` records already waiting (the receiver is
+        slow or down), the record is dropped and counted in :meth:`stats`.
+        """
+        if self._closed:
+            return
+        if self._records - self._exported - self._failed - self._unbuilt >= self.max_queue_size:
+            self._queue_full += 1
+        else:
+            self._records += 1
+            self._pending.append(entry)  # built and emitted by the feeder thread
+        if self._handlers:
+            self._count("analytics.entries", 1, ("type", entry.type.value))
+            handler = self._handlers.get(entry.type)
+            if handler is not None:
+                handler(entry.data)
+
+    async def flush(self) -> None:
+        """Export what is queued, waiting at most ``close_timeout`` seconds (in a
+        worker thread: the loop goes on meanwhile)."""
+        if self._closed:
+            return
+        with anyio.move_on_after(self.close_timeout):
+            await anyio.to_thread.run_sync(self._force_flush, abandon_on_cancel=True)
+
+    async def close(self) -> None:
+        """Export what is queued (at most ``close_timeout`` seconds) and stop the
+        SDK's threads. Idempotent; later entries are ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.move_on_after(self.close_timeout) as scope:
+            await anyio.to_thread.run_sync(self._shutdown, abandon_on_cancel=True)
+        if scope.cancelled_caught:
+            self._abandoned = self._records - self._exported - self._failed - self._unbuilt
+            logger.warning(
+                "OTelSink gave up after %gs with %d record(s) not exported",
+                self.close_timeout,
+                self._abandoned,
+            )
+
+    def stats(self) -> OTelStats:
+        """A snapshot of the counters. Does no I/O."""
+        exported, failed = self._exported, self._failed + self._unbuilt
+        in_flight = max(0, self._records - exported - failed - self._abandoned)
+        return OTelStats(
+            records=self._records,
+            exported=exported,
+            dropped=failed + self._queue_full + self._abandoned,
+            queue_full=self._queue_full,
+            in_flight=in_flight,
+            metric_exports=self._metric_exports,
+            metric_exports_failed=self._metric_failures,
+            durations_dropped=self._durations_dropped,
+        )
+
+    def __repr__(self) -> str:
+        return f"<OTelSink endpoint={self.endpoint or '(from OTEL_EXPORTER_OTLP_*)'}>"
+
+    # -- records -------------------------------------------------------------------
+
+    def record(self, entry: MetricEntry) -> Any:
+        """The OpenTelemetry log record of ``entry``."""
+        attributes: dict[str, Any] = {"analytics.type": entry.type.value, "analytics.id": entry.id}
+        if entry.session_id is not None:
+            attributes["session.id"] = entry.session_id
+        if entry.user_id is not None:
+            attributes["user.id"] = entry.user_id
+        for key, value in entry.data.items():
+            if value is not None:
+                attributes[key] = _attribute(value)
+        for key, value in entry.metadata.items():
+            if value is not None:
+                attributes[f"metadata.{key}"] = _attribute(value)
+        return self._log_record(
+            timestamp=round(entry.timestamp.timestamp() * 1_000_000) * 1000,  # exact to the µs
+            severity_number=self._error if entry.type is MetricType.ERROR_OCCURRED else self._info,
+            body=entry.to_json_line().decode().rstrip("\n"),
+            attributes=attributes,
+            event_name=f"analytics.{entry.type.value}",
+        )
+
+    # -- metrics -------------------------------------------------------------------
+
+    def _tool_use(self, data: dict[str, Any]) -> None:
+        tool = self._labels.value("tool", data.get("tool_name"))
+        self._count("analytics.tool.calls", 1, ("tool", tool), ("outcome", outcome(data)))
+        duration = seconds(data)
+        if duration is not None:
+            self._duration(self._tool_duration, duration, {"tool": tool})
+
+    def _error_metric(self, data: dict[str, Any]) -> None:
+        error_type = self._labels.value("error_type", data.get("error_type"))
+        self._count("analytics.errors", 1, ("error_type", error_type))
+
+    def _token_usage(self, data: dict[str, Any]) -> None:
+        model = self._labels.value("model", data.get("model"))
+        for direction, count in token_counts(data):
+            self._count("analytics.tokens", count, ("model", model), ("direction", direction))
+        cost = amount(data, "cost_usd")
+        if cost is not None:
+            self._count("analytics.cost", cost, ("model", model))
+
+    def _performance(self, data: dict[str, Any]) -> None:
+        duration = seconds(data)
+        if duration is not None:
+            operation = self._labels.value("operation", data.get("operation"))
+            self._duration(
+                self._operation_duration,
+                duration,
+                {"operation": operation, "outcome": outcome(data)},
+            )
+
+    # -- in a worker thread --------------------------------------------------------
+
+    def _feed(self) -> None:
+        """The feeder thread: builds and emits the queued entries' records."""
+        while not self._stopping.wait(_FEED_EVERY):
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        # Building and emitting a record costs the SDK tens of microseconds of Python,
+        # under the GIL: done here rather than on the event loop, a few records at a
+        # time, with the GIL handed back in between so the loop never waits long.
+        pending, emit, record = self._pending, self._otel_logger.emit, self.record
+        done = 0
+        while pending:
+            try:
+                entry = pending.popleft()
+            except IndexError:  # another thread (flush) took the last one
+                break
+            try:
+                emit(record(entry))
+            except Exception:
+                self._unbuilt += 1
+                if self._unbuilt == 1:
+                    logger.exception("OTelSink could not build the record of %s", entry.id)
+            done += 1
+            if done % _GIL_EVERY == 0:
+                time.sleep(0)
+
+    def _force_flush(self) -> None:
+        self._drain()
+        self._logger_provider.force_flush()
+        if self._meter_provider is not None:
+            self._meter_provider.force_flush()
+
+    def _shutdown(self) -> None:
+        self._stopping.set()
+        self._feeder.join()
+        self._logger_provider.shutdown()
+        if self._meter_provider is not None:
+            self._meter_provider.shutdown()
+
+
+def _attribute(value: Any) -> str | bool | int | float:
+    """An OpenTelemetry attribute value for a JSON value: scalars as they are (an
+    integer beyond 64 bits as text), lists and dicts as compact JSON text."""
+    kind = value.__class__
+    if kind is str or kind is bool or kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return value if -_INT64 <= value < _INT64 else str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
