@@ -13,6 +13,7 @@ loads the files into a table ``e`` and counts the bad lines.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -24,10 +25,10 @@ from typing import Any, Unpack
 
 from .._exceptions import MissingDependencyError
 from .._models import MetricType
-from .figures import FIGURES, SERIES, series_width
+from .figures import COUNT_LIMIT, FIGURES, SERIES, series_width
 from .files import ReadStats, damaged_prefix, resolve_metrics_dir, select_files
 from .filter import Filter, FilterKeywords
-from .sql import DUCKDB
+from .sql import DuckDB
 from .summary import Summary, build_summary
 
 __all__ = ["summarize_duckdb"]
@@ -101,27 +102,14 @@ def _run(
 ) -> Summary:
     if not files:
         return Summary()
-    con = duckdb.connect()
+    con = duckdb.connect(config={"preserve_insertion_order": False})
     try:
-        valid_types = ", ".join(f"'{t.value}'" for t in MetricType)
-        con.execute(
-            f"CREATE TEMP TABLE raw AS SELECT * FROM read_json(?, format='newline_delimited',"
-            f" columns={_COLUMNS}, ignore_errors=true)"
-            f" WHERE id IS NOT NULL AND timestamp IS NOT NULL AND type IN ({valid_types})",
-            [files],
-        )
-        total_lines = con.execute(
-            "SELECT count(*) FROM read_csv(?, columns={'line': 'VARCHAR'}, delim=chr(1),"
-            " quote='', escape='', header=false, auto_detect=false, strict_mode=false)"
-            " WHERE line IS NOT NULL AND line <> ''",
-            [files],
-        ).fetchone()
         conditions, params = ["true"], []  # type: list[str], list[Any]
         if since is not None:
-            conditions.append("epoch_us(timestamp) >= ?")
+            conditions.append("us >= ?")
             params.append(_epoch_us(since))
         if until is not None:
-            conditions.append("epoch_us(timestamp) < ?")
+            conditions.append("us < ?")
             params.append(_epoch_us(until))
         if types:
             wanted = sorted({MetricType(t).value for t in types})
@@ -133,10 +121,17 @@ def _run(
         if user_id is not None:
             conditions.append("user_id = ?")
             params.append(user_id)
+        # One scan: every line, its JSON parsed once, the values the figures use taken
+        # out into plain columns. Lines that are not entries stay, as ``ok = false``,
+        # to be counted.
         con.execute(
-            f"CREATE TEMP TABLE e AS SELECT * FROM raw WHERE {' AND '.join(conditions)}", params
+            f"CREATE TEMP TABLE t AS SELECT * FROM ({_load_query()})"
+            f" WHERE NOT ok OR ({' AND '.join(conditions)})",
+            [files, *params],
         )
-        return _summary(con, (total_lines[0] if total_lines else 0) - _count(con, "raw"))
+        con.execute("CREATE TEMP VIEW e AS SELECT * FROM t WHERE ok")
+        row = con.execute("SELECT count(*) FROM t WHERE NOT ok").fetchone()
+        return _summary(con, row[0] if row else 0)
     finally:
         con.close()
 
@@ -146,21 +141,129 @@ def _epoch_us(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _count(con: Any, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
+class _Loaded(DuckDB):
+    """DuckDB's spelling over the table the one scan loads: the entry's own fields as
+    plain columns (``us``: the timestamp in epoch microseconds), and each value of
+    ``data`` the figures read in a column of its own, decoded once (``s:key``: the
+    text, ``n:key``: the number, ``b:key``: the boolean). :func:`_load_query` learns
+    which columns to load by rendering the figures with this dialect."""
+
+    order_time = "us"
+
+    def __init__(self) -> None:
+        self.used: dict[tuple[str, str], None] = {}
+
+    def _use(self, usage: str, key: str) -> str:
+        self.used[usage, key] = None
+        return _identifier(f"{usage}:{key}")
+
+    def column(self, name: str) -> str:
+        return {
+            "timestamp": "us",
+            # floored (before 1970 too), as the Python engine's hour
+            "hour": "(us - (us % 3600000000 + 3600000000) % 3600000000) // 3600000000",
+            "type": "type",
+            "session_id": "session_id",
+        }[name]
+
+    def text(self, key: str, default: str) -> str:
+        return f"coalesce({self._use('s', key)}, {_quote(default)})"
+
+    def number(self, key: str) -> str:
+        return self._use("n", key)
+
+    def count(self, key: str) -> str:
+        number = self.number(key)
+        return f"CASE WHEN abs({number}) < {float(COUNT_LIMIT)!r} THEN trunc({number})::HUGEINT END"
+
+    def is_false(self, key: str) -> str:
+        return f"({self._use('b', key)} IS NOT DISTINCT FROM false)"
+
+    def not_boolean(self, key: str) -> str:
+        return f"({self._use('b', key)} IS NULL)"
+
+
+_LOADED = _Loaded()
+
+_NUMBER_TYPES = "('DOUBLE', 'UBIGINT', 'BIGINT')"
+
+
+@functools.cache
+def _load_query() -> str:
+    """The one scan: a row per non-empty line (``ok``: whether it is an entry), with
+    the columns the figures read (see :class:`_Loaded`). Takes the list of files as
+    its parameter.
+
+    Lines are read as text (so that every line is counted, the bad ones too) and each
+    is parsed once, by ``json_transform``, into the entry's fields and the values of
+    ``data`` that the figures read, each kept as JSON to be decoded by the rules of
+    ``analytics._read.figures`` (a number only if JSON has a number there...)."""
+    for figure in FIGURES:
+        _LOADED.query(figure, "e")
+    for one in SERIES:
+        _LOADED.series_query(one, 1, "e")
+    # A text is taken as DuckDB casts JSON to VARCHAR (a string as it is, other values
+    # as JSON text, as ``->>`` does); anything else is kept as JSON, to be checked.
+    kinds: dict[str, str] = {}
+    for usage, key in _LOADED.used:
+        plain = usage == "s" and kinds.get(key, "VARCHAR") == "VARCHAR"
+        kinds[key] = "VARCHAR" if plain else "JSON"
+    data = ", ".join(f'{_json_string(key)}: "{kind}"' for key, kind in kinds.items())
+    structure = (
+        '{"id": "VARCHAR", "timestamp": "TIMESTAMPTZ", "type": "VARCHAR",'
+        f' "session_id": "VARCHAR", "user_id": "VARCHAR", "data": {{{data}}}}}'
+    )
+    valid_types = ", ".join(_quote(t.value) for t in MetricType)
+    columns = []
+    for usage, key in _LOADED.used:
+        j = f"r.data[{_quote(key)}]"
+        if usage == "s":
+            value = j if kinds[key] == "VARCHAR" else f"{j}->>'$'"
+        elif usage == "n":
+            value = (
+                f"CASE WHEN json_type({j}) IN {_NUMBER_TYPES} AND isfinite(TRY_CAST({j} AS DOUBLE))"
+                f" THEN TRY_CAST({j} AS DOUBLE) END"
+            )
+        else:
+            value = f"CASE WHEN json_type({j}) = 'BOOLEAN' THEN {j}->>'$' = 'true' END"
+        columns.append(f"{value} AS {_identifier(f'{usage}:{key}')}")
+    ok = (
+        "r.id IS NOT NULL AND r.timestamp IS NOT NULL AND r.type IS NOT NULL"
+        f" AND r.type IN ({valid_types})"
+    )
+    return (
+        f"SELECT coalesce({ok}, false) AS ok, epoch_us(r.timestamp) AS us, r.type AS type,"
+        f" r.session_id AS session_id, r.user_id AS user_id, {', '.join(columns)}"
+        f" FROM (SELECT try(json_transform(line, {_quote(structure)})) AS r"
+        " FROM read_csv(?, columns={'line': 'VARCHAR'}, delim=chr(1), quote='', escape='',"
+        " header=false, auto_detect=false, strict_mode=false)"
+        " WHERE line IS NOT NULL AND line <> '')"
+    )
+
+
+def _json_string(key: str) -> str:
+    """A key as a JSON string."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _summary(con: Any, bad_lines: int) -> Summary:
     """Every figure, one query each, read into the Python engine's results."""
     results = {
-        figure.name: DUCKDB.results(figure, con.execute(DUCKDB.query(figure, "e")).fetchall())
+        figure.name: _LOADED.results(figure, con.execute(_LOADED.query(figure, "e")).fetchall())
         for figure in FIGURES
     }
     width = series_width(results)
     for one in SERIES:
-        rows = con.execute(DUCKDB.series_query(one, width, "e")).fetchall()
-        results[one.name] = DUCKDB.series_results(rows)
+        rows = con.execute(_LOADED.series_query(one, width, "e")).fetchall()
+        results[one.name] = _LOADED.series_results(rows)
     return build_summary(results, bad_lines, exact_limit=sys.maxsize)
 
 

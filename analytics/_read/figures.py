@@ -65,6 +65,7 @@ __all__ = [
     "bucket_seconds",
     "epoch_seconds",
     "series_width",
+    "text_keys",
 ]
 
 # -- How a JSON value becomes a figure's value (the Python side of each rule) ---------
@@ -492,3 +493,36 @@ SERIES: tuple[Series, ...] = (
 )
 """Every series a ``Summary`` is built from: entries by type, errors by type, tokens
 (input and output) by model."""
+
+
+def text_keys(
+    figures: tuple[Figure, ...] = FIGURES, series: tuple[Series, ...] = SERIES
+) -> dict[str | None, frozenset[str]]:
+    """The keys of ``data`` read as names (:class:`Text`), per entry kind (``None``:
+    by the figures of every kind, which each kind's set includes)."""
+    keys: dict[str | None, set[str]] = {None: set()}
+    parts: list[tuple[tuple[str, ...] | None, list[Value | None]]] = [
+        (f.kinds, [f.group, *(a.value for a in f.aggregates.values())]) for f in figures
+    ]
+    parts += [(one.kinds, [one.key, *one.amounts]) for one in series]
+    for kinds, values in parts:
+        found = {v.key for v in _walk(values) if isinstance(v, Text)}
+        for kind in kinds or (None,):
+            keys.setdefault(kind, set()).update(found)
+    return {
+        kind: frozenset(found | (keys[None] if kind is not None else set()))
+        for kind, found in keys.items()
+    }
+
+
+def _walk(values: list[Value | None]) -> list[Value]:
+    found: list[Value] = []
+    for value in values:
+        if value is None:
+            continue
+        found.append(value)
+        if isinstance(value, NonZero):
+            found += _walk([value.value])
+        elif isinstance(value, (AnyOf, AllOf)):
+            found += _walk(list(value.conditions))
+    return found
