@@ -102,38 +102,62 @@ def _run(
 ) -> Summary:
     if not files:
         return Summary()
-    con = duckdb.connect(config={"preserve_insertion_order": False})
-    try:
-        conditions, params = ["true"], []  # type: list[str], list[Any]
-        if since is not None:
-            conditions.append("us >= ?")
-            params.append(_epoch_us(since))
-        if until is not None:
-            conditions.append("us < ?")
-            params.append(_epoch_us(until))
-        if types:
-            wanted = sorted({MetricType(t).value for t in types})
-            conditions.append(f"type IN ({', '.join('?' for _ in wanted)})")
-            params.extend(wanted)
-        if session_id is not None:
-            conditions.append("session_id = ?")
-            params.append(session_id)
-        if user_id is not None:
-            conditions.append("user_id = ?")
-            params.append(user_id)
-        # One scan: every line, its JSON parsed once, the values the figures use taken
-        # out into plain columns. Lines that are not entries stay, as ``ok = false``,
-        # to be counted.
-        con.execute(
-            f"CREATE TEMP TABLE t AS SELECT * FROM ({_load_query()})"
-            f" WHERE NOT ok OR ({' AND '.join(conditions)})",
-            [files, *params],
+    with tempfile.TemporaryDirectory(prefix="analytics-duckdb-") as spill:
+        con = duckdb.connect(
+            config={
+                "preserve_insertion_order": False,
+                "memory_limit": MEMORY_LIMIT,
+                "temp_directory": spill,
+            }
         )
-        con.execute("CREATE TEMP VIEW e AS SELECT * FROM t WHERE ok")
-        row = con.execute("SELECT count(*) FROM t WHERE NOT ok").fetchone()
-        return _summary(con, row[0] if row else 0)
-    finally:
-        con.close()
+        try:
+            return _scan(con, files, since, until, types, session_id, user_id)
+        finally:
+            con.close()
+
+
+MEMORY_LIMIT = "256MB"
+"""DuckDB's memory limit: what the scanned entries take beyond it goes to a temporary
+directory (removed after), so memory does not grow with the directory."""
+
+
+def _scan(
+    con: Any,
+    files: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    types: Iterable[MetricType | str] | None,
+    session_id: str | None,
+    user_id: str | None,
+) -> Summary:
+    conditions, params = ["true"], []  # type: list[str], list[Any]
+    if since is not None:
+        conditions.append("us >= ?")
+        params.append(_epoch_us(since))
+    if until is not None:
+        conditions.append("us < ?")
+        params.append(_epoch_us(until))
+    if types:
+        wanted = sorted({MetricType(t).value for t in types})
+        conditions.append(f"type IN ({', '.join('?' for _ in wanted)})")
+        params.extend(wanted)
+    if session_id is not None:
+        conditions.append("session_id = ?")
+        params.append(session_id)
+    if user_id is not None:
+        conditions.append("user_id = ?")
+        params.append(user_id)
+    # One scan: every line, its JSON parsed once, the values the figures use taken
+    # out into plain columns. Lines that are not entries stay, as ``ok = false``,
+    # to be counted.
+    con.execute(
+        f"CREATE TEMP TABLE t AS SELECT * EXCLUDE (user_id) FROM ({_load_query()})"
+        f" WHERE NOT ok OR ({' AND '.join(conditions)})",
+        [files, *params],
+    )
+    con.execute("CREATE TEMP VIEW e AS SELECT * FROM t WHERE ok")
+    row = con.execute("SELECT count(*) FROM t WHERE NOT ok").fetchone()
+    return _summary(con, row[0] if row else 0)
 
 
 def _epoch_us(moment: datetime) -> int:
@@ -143,18 +167,29 @@ def _epoch_us(moment: datetime) -> int:
 
 class _Loaded(DuckDB):
     """DuckDB's spelling over the table the one scan loads: the entry's own fields as
-    plain columns (``us``: the timestamp in epoch microseconds), and each value of
-    ``data`` the figures read in a column of its own, decoded once (``s:key``: the
-    text, ``n:key``: the number, ``b:key``: the boolean). :func:`_load_query` learns
-    which columns to load by rendering the figures with this dialect."""
+    plain columns (``us``: the timestamp in epoch microseconds), and the values of
+    ``data`` the figures read, decoded once, in columns by what they are read as (a
+    text, a number, a boolean). Values read by figures of different entry kinds share
+    a column (the tool's name and the model's...), so the table stays narrow.
+    :func:`_load_query` learns which values are read, and for which kinds, by
+    rendering the figures with this dialect."""
 
     order_time = "us"
 
     def __init__(self) -> None:
-        self.used: dict[tuple[str, str], None] = {}
+        self.used: dict[tuple[str, str], frozenset[str] | None] = {}
+        """Per (``s``, ``n`` or ``b``; key): the kinds whose figures read it (None: all)."""
+        self.kinds: tuple[str, ...] | None = None
+        """While learning: the kinds of the figure being rendered."""
+        self.slots: dict[tuple[str, str], str] | None = None
+        """Once learnt: the column of each value."""
 
     def _use(self, usage: str, key: str) -> str:
-        self.used[usage, key] = None
+        if self.slots is not None:
+            return _identifier(self.slots[usage, key])
+        seen = self.used.setdefault((usage, key), frozenset())
+        if seen is not None:
+            self.used[usage, key] = None if self.kinds is None else seen | set(self.kinds)
         return _identifier(f"{usage}:{key}")
 
     def column(self, name: str) -> str:
@@ -199,8 +234,10 @@ def _load_query() -> str:
     ``data`` that the figures read, each kept as JSON to be decoded by the rules of
     ``analytics._read.figures`` (a number only if JSON has a number there...)."""
     for figure in FIGURES:
+        _LOADED.kinds = figure.kinds
         _LOADED.query(figure, "e")
     for one in SERIES:
+        _LOADED.kinds = one.kinds
         _LOADED.series_query(one, 1, "e")
     # A text is taken as DuckDB casts JSON to VARCHAR (a string as it is, other values
     # as JSON text, as ``->>`` does); anything else is kept as JSON, to be checked.
@@ -214,19 +251,52 @@ def _load_query() -> str:
         f' "session_id": "VARCHAR", "user_id": "VARCHAR", "data": {{{data}}}}}'
     )
     valid_types = ", ".join(_quote(t.value) for t in MetricType)
-    columns = []
-    for usage, key in _LOADED.used:
+
+    def decoded(usage: str, key: str) -> str:
         j = f"r.data[{_quote(key)}]"
         if usage == "s":
-            value = j if kinds[key] == "VARCHAR" else f"{j}->>'$'"
-        elif usage == "n":
-            value = (
+            return j if kinds[key] == "VARCHAR" else f"{j}->>'$'"
+        if usage == "n":
+            return (
                 f"CASE WHEN json_type({j}) IN {_NUMBER_TYPES} AND isfinite(TRY_CAST({j} AS DOUBLE))"
                 f" THEN TRY_CAST({j} AS DOUBLE) END"
             )
+        return f"CASE WHEN json_type({j}) = 'BOOLEAN' THEN {j}->>'$' = 'true' END"
+
+    # Values of one usage read by disjoint kinds share a column.
+    slots: list[tuple[str, set[str] | None, list[tuple[str, frozenset[str] | None]]]] = []
+    for (usage, key), readers in _LOADED.used.items():
+        for slot_usage, slot_kinds, members in slots:
+            if (
+                slot_usage == usage
+                and readers is not None
+                and slot_kinds is not None
+                and slot_kinds.isdisjoint(readers)
+            ):
+                slot_kinds |= readers
+                members.append((key, readers))
+                break
         else:
-            value = f"CASE WHEN json_type({j}) = 'BOOLEAN' THEN {j}->>'$' = 'true' END"
-        columns.append(f"{value} AS {_identifier(f'{usage}:{key}')}")
+            slots.append((usage, None if readers is None else set(readers), [(key, readers)]))
+    _LOADED.slots = {}
+    columns = []
+    for number, (usage, _, members) in enumerate(slots):
+        name = f"{usage}{number}"
+        for key, _ in members:
+            _LOADED.slots[usage, key] = name
+        if len(members) == 1:
+            value = decoded(usage, members[0][0])
+        else:
+            value = (
+                "CASE "
+                + " ".join(
+                    f"WHEN r.type IN ({', '.join(map(_quote, sorted(readers or ())))})"
+                    f" THEN {decoded(usage, key)}"
+                    for key, readers in members
+                )
+                + " END"
+            )
+        columns.append(f"{value} AS {_identifier(name)}")
     ok = (
         "r.id IS NOT NULL AND r.timestamp IS NOT NULL AND r.type IS NOT NULL"
         f" AND r.type IN ({valid_types})"

@@ -75,6 +75,10 @@ COUNT_LIMIT = 2**63
 values are skipped, as SQL engines' 64-bit integers would overflow."""
 
 
+_EXACT_INT = 2**53
+"""Integers up to this magnitude are floats exactly."""
+
+
 def as_number(value: Any) -> float | None:
     """A JSON number as a float; ``None`` for anything else, and for a number no float
     holds (an integer beyond about 1.8e308, or an infinity a line spelled as 1e999):
@@ -198,9 +202,10 @@ class Number(Value):
     key: str
 
     def python(self) -> str:
-        # as_number, inlined for finite floats
+        # as_number, inlined for finite floats and for integers any float holds
         return (
-            f"(_v if type(_v := data.get({self.key!r})) is float and _v - _v == 0.0"
+            f"(_v if (_t := type(_v := data.get({self.key!r}))) is float and _v - _v == 0.0"
+            f" else float(_v) if _t is int and {-COUNT_LIMIT} < _v < {COUNT_LIMIT}"
             " else as_number(_v))"
         )
 
@@ -215,7 +220,12 @@ class Count(Value):
     key: str
 
     def python(self) -> str:
-        return f"as_count(data.get({self.key!r}))"
+        # as_count, inlined for integers a float holds exactly (as_count goes through
+        # a float)
+        return (
+            f"(_v if type(_v := data.get({self.key!r})) is int"
+            f" and {-_EXACT_INT} <= _v <= {_EXACT_INT} else as_count(_v))"
+        )
 
     def sql(self, dialect: Dialect) -> str:
         return dialect.count(self.key)
