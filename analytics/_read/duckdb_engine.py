@@ -6,9 +6,14 @@ and ``.jsonl.gz`` natively, in parallel. Install with
 The Python engine decides which files to read (our names only, a source next to its
 complete ``.gz`` skipped, ``since``/``until`` pushed down to the files' entry-time bounds), so both
 engines see the same files. What is computed is not written here: each figure of
-``analytics._read.figures.FIGURES`` is one query in DuckDB's dialect (``DUCKDB``), and
-``build_summary`` makes the ``Summary``, as for the Python engine. This module only
-loads the files into a table ``e`` and counts the bad lines.
+``analytics._read.figures.FIGURES`` is one query, spelled by a dialect, and
+``build_summary`` makes the ``Summary``, as for the Python engine.
+
+This module reads the files once: every line as text (so that bad lines are counted
+in the same pass), parsed once by ``json_transform`` into the entry's fields and the
+values of ``data`` the figures read, decoded by the figures' rules into a narrow
+table; the figures' queries then read that table. DuckDB keeps it within
+``MEMORY_LIMIT`` and spills the rest to a temporary directory.
 """
 
 from __future__ import annotations
@@ -247,7 +252,7 @@ def _load_query() -> str:
         kinds[key] = "VARCHAR" if plain else "JSON"
     data = ", ".join(f'{_json_string(key)}: "{kind}"' for key, kind in kinds.items())
     structure = (
-        '{"id": "VARCHAR", "timestamp": "TIMESTAMPTZ", "type": "VARCHAR",'
+        '{"id": "JSON", "timestamp": "TIMESTAMPTZ", "type": "VARCHAR",'
         f' "session_id": "VARCHAR", "user_id": "VARCHAR", "data": {{{data}}}}}'
     )
     valid_types = ", ".join(_quote(t.value) for t in MetricType)
@@ -298,7 +303,10 @@ def _load_query() -> str:
             )
         columns.append(f"{value} AS {_identifier(name)}")
     ok = (
-        "r.id IS NOT NULL AND r.timestamp IS NOT NULL AND r.type IS NOT NULL"
+        # an id is a non-empty string, or missing (the entry then gets one); json_transform
+        # gives a JSON null as NULL too, so a null id is taken as missing
+        "(r.id IS NULL OR (json_type(r.id) = 'VARCHAR' AND r.id <> '\"\"'))"
+        " AND r.timestamp IS NOT NULL AND r.type IS NOT NULL"
         f" AND r.type IN ({valid_types})"
     )
     return (

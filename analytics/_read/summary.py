@@ -330,9 +330,11 @@ def summarize(
         stats: filled in as reading goes (files, skipped files, entries, bad lines).
         progress: called with the number of entries read so far.
         workers: how many processes read files. ``1`` (the default) reads in this
-            process. More starts that many worker processes (``spawn``: a script that
-            calls this needs the ``if __name__ == "__main__":`` guard), each summing
-            up whole files; the parts are merged here and give the same summary.
+            process. More reads in this process and ``workers - 1`` started ones
+            (``spawn``: a script that calls this needs the
+            ``if __name__ == "__main__":`` guard), each taking the next unread file
+            until none is left; their totals are merged here and give the same
+            summary.
             ``None`` chooses: one per CPU when the files hold at least
             ``PARALLEL_MIN_BYTES``, else 1. ``python -m analytics report`` uses
             ``None``.
