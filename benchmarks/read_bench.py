@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 import json
 import os
 import platform
@@ -185,12 +186,15 @@ def _files(directory: Path) -> list[str]:
 
 def measure(what: str, directory: Path) -> dict[str, Any]:
     """Run one reader over ``directory``; its entries, seconds and result digest."""
+    before = _cpu()
     started = time.perf_counter()
     digest: Any = None
     if what == "python-floor":
-        import orjson  # the floor is defined with orjson; see --help
-
-        loads = orjson.loads
+        try:
+            loads = importlib.import_module("orjson").loads  # the floor is defined with it
+        except ModuleNotFoundError:  # a smoke test without it: json, named as such
+            loads = json.loads
+            digest = "json.loads (orjson is not installed: not the floor)"
         count = 0
         for name in _files(directory):
             with gzip.open(name, "rb") as f:
@@ -222,6 +226,7 @@ def measure(what: str, directory: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown measurement {what!r}")
     seconds = time.perf_counter() - started
+    cpu = _cpu() - before
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
@@ -229,10 +234,20 @@ def measure(what: str, directory: Path) -> dict[str, Any]:
         "entries": count,
         "seconds": seconds,
         "entries_per_s": count / seconds,
+        "cpu_seconds": cpu,
         "peak_rss_mib": own / 1024,
         "peak_rss_worker_mib": workers / 1024,
         "digest": digest,
     }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (every thread) and of its finished children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def run_one(what: str, directory: Path) -> dict[str, Any]:
@@ -241,6 +256,13 @@ def run_one(what: str, directory: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"{what} failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def _checked(label: str, directory: Path, expected: int) -> dict[str, Any]:
+    result = run_one(label.split()[0], directory)
+    if result["entries"] != expected:
+        raise SystemExit(f"{label}: {result['entries']:,} entries, expected {expected:,}")
     return result
 
 
@@ -268,6 +290,7 @@ def main() -> int:
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         / "analytics-read-bench",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="of the 1x measurements")
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     parser.add_argument("--measure", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -278,34 +301,38 @@ def main() -> int:
     one, two = cached(args.cache, n)
     cpus = os.cpu_count() or 1
     results: dict[str, dict[str, Any]] = {}
-    plan = [
-        ("duckdb-raw", one),
-        ("python-floor", one),
-        ("python-1", one),
-        ("python-all", one),
-        ("duckdb", one),
-        ("python-1 x2", two),
-        ("python-all x2", two),
-        ("duckdb x2", two),
-    ]
-    for label, directory in plan:
-        result = run_one(label.split()[0], directory)
-        expected = n * (2 if directory == two else 1)
-        if result["entries"] != expected:
-            raise SystemExit(f"{label}: {result['entries']:,} entries, expected {expected:,}")
-        results[label] = result
+    # The measurements the ratios come from run in interleaved rounds (the median is
+    # kept: the machine may be shared); memory at twice the directory once.
+    rounds = 1 if args.quick else args.rounds
+    plan = [(label, one) for label in ("duckdb-raw", "python-floor", "python-1", "python-all")]
+    plan.append(("duckdb", one))
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for label, directory in plan:
+            runs.setdefault(label, []).append(_checked(label, directory, n))
+    for label in ("python-1 x2", "python-all x2", "duckdb x2"):
+        runs[label] = [_checked(label, two, 2 * n)]
+    for label, measured in runs.items():
+        measured.sort(key=lambda result: result["seconds"])
+        result = results[label] = measured[len(measured) // 2]
+        result["seconds_all_rounds"] = [m["seconds"] for m in measured]
         extra = ""
         if result["peak_rss_worker_mib"] > 1 and label.startswith("python-all"):
             extra = f", largest worker {result['peak_rss_worker_mib']:.0f} MiB"
+        spread = ""
+        if len(measured) > 1:
+            spread = f" ({measured[0]['seconds']:.2f}-{measured[-1]['seconds']:.2f})"
         print(
-            f"{label:14} {result['entries']:>10,} entries in {result['seconds']:6.2f}s ="
-            f" {result['entries_per_s']:>10,.0f} entries/s; peak RSS"
-            f" {result['peak_rss_mib']:.0f} MiB{extra}"
+            f"{label:14} {result['entries']:>10,} entries in {result['seconds']:6.2f}s{spread} ="
+            f" {result['entries_per_s']:>10,.0f} entries/s; CPU {result['cpu_seconds']:.2f}s;"
+            f" peak RSS {result['peak_rss_mib']:.0f} MiB{extra}"
         )
     python_floor = results["python-floor"]["entries_per_s"] * cpus
     duckdb_floor = results["duckdb-raw"]["entries_per_s"]
     python_ratio = results["python-all"]["entries_per_s"] / python_floor
     duckdb_ratio = results["duckdb"]["entries_per_s"] / duckdb_floor
+    if results["python-floor"]["digest"]:
+        print(f"Python floor measured with {results['python-floor']['digest']}")
     print(
         f"Python floor: {results['python-floor']['entries_per_s']:,.0f}/s per core x {cpus}"
         f" cores = {python_floor:,.0f}/s; python engine, every core:"
