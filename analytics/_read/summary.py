@@ -403,7 +403,12 @@ def _summarize_in_processes(
             if progress is not None:
                 progress(shared.entries.value)
 
-        _read_share(paths, keep, totals, stats, shared, report)
+        try:
+            _read_share(paths, keep, totals, stats, shared, report)
+        except BaseException:
+            with shared.next_file.get_lock():  # the others stop after their file
+                shared.next_file.value = len(paths)
+            raise
         for future in parts:
             part, part_stats, records = future.result()
             totals.merge(part)
