@@ -7,11 +7,14 @@
 The files: N entries of a realistic mix (tool uses, performance timings, tokens,
 agents, commands, hooks, errors, checkpoints, session starts and ends) in gzip files of
 about 1 MiB, written by four simulated writer processes, generated once into a cache
-directory (``--cache``). A second directory holds every file twice (under the names of
-four more writers), to show whether memory grows with the directory.
+directory (``--cache``). Two more directories hold every file twice and four times
+(hard links, under the names of more writers), to show whether memory grows with the
+directory.
 
 Every measurement runs in a fresh subprocess, one after another, and reports its own
-seconds (start-up excluded) and peak RSS (its own, and its largest worker's):
+seconds and CPU seconds (start-up excluded) and peak RSS (its own, and its largest
+worker's); those the ratios come from run in ``--rounds`` interleaved rounds, and the
+median is kept:
 
 - ``duckdb-raw``: DuckDB's own ``read_json`` over the files, count and quantiles of
   the durations: the floor the DuckDB engine is held to (target: >= 0.8 of it);
@@ -140,22 +143,22 @@ def _flush(metrics: Path, created: datetime, pid: int, lines: list[bytes]) -> No
     (metrics / (name + ".gz")).write_bytes(gzip.compress(b"".join(lines), 6))
 
 
-def doubled(source: Path, target: Path) -> None:
-    """``target``: every file of ``source`` twice, the copies named as four more writers."""
+def doubled(source: Path, target: Path, marker: str) -> None:
+    """``target``: every file of ``source`` twice (hard links), the copies named as
+    writers of other process ids (``marker`` put before each)."""
     metrics = target / "metrics"
     metrics.mkdir(parents=True)
     for path in sorted((source / "metrics").iterdir()):
         os.link(path, metrics / path.name)
-        copy = path.name.replace("_p1", "_p2", 1)
+        copy = path.name.replace("_p", f"_p{marker}", 1)
         if copy == path.name:
             raise SystemExit(f"unexpected file name {path.name}")
         os.link(path, metrics / copy)
 
 
-def cached(cache: Path, n: int) -> tuple[Path, Path]:
-    """The directories of ``n`` and ``2 n`` entries, generated if not cached."""
+def cached(cache: Path, n: int) -> list[Path]:
+    """The directories of ``n``, ``2 n`` and ``4 n`` entries, made if not cached."""
     one = cache / f"g{GENERATOR}-{n}"
-    two = cache / f"g{GENERATOR}-{n}-x2"
     if not (one / "done").exists():
         if one.exists():
             _remove(one)
@@ -163,12 +166,16 @@ def cached(cache: Path, n: int) -> tuple[Path, Path]:
         generate(one, n)
         (one / "done").write_text("")
         print(f"generated {n:,} entries in {time.perf_counter() - started:.1f}s into {one}")
-    if not (two / "done").exists():
-        if two.exists():
-            _remove(two)
-        doubled(one, two)
-        (two / "done").write_text("")
-    return one, two
+    directories = [one]
+    for times in (2, 4):
+        bigger = cache / f"g{GENERATOR}-{n}-x{times}"
+        if not (bigger / "done").exists():
+            if bigger.exists():
+                _remove(bigger)
+            doubled(directories[-1], bigger, str(times))
+            (bigger / "done").write_text("")
+        directories.append(bigger)
+    return directories
 
 
 def _remove(directory: Path) -> None:
@@ -298,7 +305,7 @@ def main() -> int:
         print(json.dumps(measure(args.measure[0], Path(args.measure[1]))))
         return 0
     n = 20_000 if args.quick else args.n
-    one, two = cached(args.cache, n)
+    one, two, four = cached(args.cache, n)
     cpus = os.cpu_count() or 1
     results: dict[str, dict[str, Any]] = {}
     # The measurements the ratios come from run in interleaved rounds (the median is
@@ -310,8 +317,10 @@ def main() -> int:
     for _ in range(rounds):
         for label, directory in plan:
             runs.setdefault(label, []).append(_checked(label, directory, n))
-    for label in ("python-1 x2", "python-all x2", "duckdb x2"):
-        runs[label] = [_checked(label, two, 2 * n)]
+    for times, directory in ((2, two), (4, four)):
+        for engine in ("python-1", "python-all", "duckdb"):
+            label = f"{engine} x{times}"
+            runs[label] = [_checked(label, directory, times * n)]
     for label, measured in runs.items():
         measured.sort(key=lambda result: result["seconds"])
         result = results[label] = measured[len(measured) // 2]
@@ -347,10 +356,14 @@ def main() -> int:
     same_engines = _same(digests["python-1"], digests["duckdb"])
     print(f"same report: workers=1 and None: {same_python}; python and duckdb: {same_engines}")
     for label in ("python-1", "python-all", "duckdb"):
-        small, big = results[label], results[label + " x2"]
-        mine = max(small["peak_rss_mib"], small["peak_rss_worker_mib"])
-        theirs = max(big["peak_rss_mib"], big["peak_rss_worker_mib"])
-        print(f"memory, {label}: {mine:.0f} MiB at 1x, {theirs:.0f} MiB at 2x the directory")
+        peaks = [
+            max(result["peak_rss_mib"], result["peak_rss_worker_mib"])
+            for result in (results[label], results[label + " x2"], results[label + " x4"])
+        ]
+        print(
+            f"memory, {label} (largest process): {peaks[0]:.0f} / {peaks[1]:.0f} /"
+            f" {peaks[2]:.0f} MiB at 1x / 2x / 4x the directory"
+        )
     if args.out:
         record: dict[str, Any] = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
