@@ -65,6 +65,7 @@ __all__ = [
     "bucket_seconds",
     "epoch_seconds",
     "series_width",
+    "text_keys",
 ]
 
 # -- How a JSON value becomes a figure's value (the Python side of each rule) ---------
@@ -72,6 +73,10 @@ __all__ = [
 COUNT_LIMIT = 2**63
 """A count (tokens, files changed) is used when its magnitude is below this; larger
 values are skipped, as SQL engines' 64-bit integers would overflow."""
+
+
+_EXACT_INT = 2**53
+"""Integers up to this magnitude are floats exactly."""
 
 
 def as_number(value: Any) -> float | None:
@@ -197,9 +202,10 @@ class Number(Value):
     key: str
 
     def python(self) -> str:
-        # as_number, inlined for finite floats
+        # as_number, inlined for finite floats and for integers any float holds
         return (
-            f"(_v if type(_v := data.get({self.key!r})) is float and _v - _v == 0.0"
+            f"(_v if (_t := type(_v := data.get({self.key!r}))) is float and _v - _v == 0.0"
+            f" else float(_v) if _t is int and {-COUNT_LIMIT} < _v < {COUNT_LIMIT}"
             " else as_number(_v))"
         )
 
@@ -214,7 +220,12 @@ class Count(Value):
     key: str
 
     def python(self) -> str:
-        return f"as_count(data.get({self.key!r}))"
+        # as_count, inlined for integers a float holds exactly (as_count goes through
+        # a float)
+        return (
+            f"(_v if type(_v := data.get({self.key!r})) is int"
+            f" and {-_EXACT_INT} <= _v <= {_EXACT_INT} else as_count(_v))"
+        )
 
     def sql(self, dialect: Dialect) -> str:
         return dialect.count(self.key)
@@ -492,3 +503,36 @@ SERIES: tuple[Series, ...] = (
 )
 """Every series a ``Summary`` is built from: entries by type, errors by type, tokens
 (input and output) by model."""
+
+
+def text_keys(
+    figures: tuple[Figure, ...] = FIGURES, series: tuple[Series, ...] = SERIES
+) -> dict[str | None, frozenset[str]]:
+    """The keys of ``data`` read as names (:class:`Text`), per entry kind (``None``:
+    by the figures of every kind, which each kind's set includes)."""
+    keys: dict[str | None, set[str]] = {None: set()}
+    parts: list[tuple[tuple[str, ...] | None, list[Value | None]]] = [
+        (f.kinds, [f.group, *(a.value for a in f.aggregates.values())]) for f in figures
+    ]
+    parts += [(one.kinds, [one.key, *one.amounts]) for one in series]
+    for kinds, values in parts:
+        found = {v.key for v in _walk(values) if isinstance(v, Text)}
+        for kind in kinds or (None,):
+            keys.setdefault(kind, set()).update(found)
+    return {
+        kind: frozenset(found | (keys[None] if kind is not None else set()))
+        for kind, found in keys.items()
+    }
+
+
+def _walk(values: list[Value | None]) -> list[Value]:
+    found: list[Value] = []
+    for value in values:
+        if value is None:
+            continue
+        found.append(value)
+        if isinstance(value, NonZero):
+            found += _walk([value.value])
+        elif isinstance(value, (AnyOf, AllOf)):
+            found += _walk(list(value.conditions))
+    return found

@@ -53,21 +53,22 @@ def plain_fields(d: Any) -> PlainFields | None:
     ``MetricEntry`` itself must decide. (A JSON parse with ``allow_inf_nan=False``
     gives only JSON values, so ``data`` and ``metadata`` need no deeper look.)
     """
-    if type(d) is not dict or not d.keys() <= _KEYS:
+    if type(d) is not dict or not _KEYS.issuperset(d):
         return None
-    kind, ts, ident = d.get("type"), d.get("timestamp"), d.get("id")
-    sid, uid = d.get("session_id"), d.get("user_id")
-    data, meta = d.get("data", _EMPTY), d.get("metadata", _EMPTY)
+    get = d.get
+    kind, ts, ident = get("type"), get("timestamp"), get("id")
+    sid, uid = get("session_id"), get("user_id")
+    data, meta = get("data", _EMPTY), get("metadata", _EMPTY)
     if not (
-        type(kind) is str
-        and kind in _TYPES
-        and type(ts) is str
+        type(ts) is str
+        and type(kind) is str
         and type(ident) is str
+        and kind in _TYPES
         and ident
-        and (sid is None or type(sid) is str)
-        and (uid is None or type(uid) is str)
         and type(data) is dict
         and type(meta) is dict
+        and (sid is None or type(sid) is str)
+        and (uid is None or type(uid) is str)
     ):
         return None
     if (
@@ -76,7 +77,7 @@ def plain_fields(d: Any) -> PlainFields | None:
         and ts[19] == "."
         and ts[4] == ts[7] == "-"
         and ts[13] == ts[16] == ":"
-        and ts.endswith("+00:00")
+        and ts[26:] == "+00:00"
     ):
         # As this library writes it. fromisoformat checks the rest (ASCII digits,
         # separators, ranges); what it refuses, MetricEntry decides.

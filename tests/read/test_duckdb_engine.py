@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -119,3 +120,49 @@ def test_names_that_are_not_strings_are_named_alike(tmp_path: Path) -> None:
     assert python.errors["?"].example == ""
     assert python.errors["7"].example == "7"
     same(python, sql)
+
+
+def test_values_of_disjoint_kinds_share_a_column() -> None:
+    """The scanned table stays narrow: the names of tools, operations and models (read
+    by figures of different kinds) are one column; the error's type and message (read
+    for the same kind) are two."""
+    from analytics._read.duckdb_engine import _LOADED, _load_query
+
+    _load_query()
+    slots = _LOADED.slots
+    assert slots is not None
+    assert slots["s", "tool_name"] == slots["s", "operation"] == slots["s", "model"]
+    assert slots["s", "error_type"] != slots["s", "error_message"]
+    assert slots["n", "input_tokens"] != slots["n", "output_tokens"]
+    assert len(set(slots.values())) < len(slots) / 2
+
+
+def test_one_scan_counts_every_kind_of_bad_line(tmp_path: Path) -> None:
+    """Invalid JSON, JSON that is not an entry (no id, a type that is not one, a time
+    that is not one) and a torn tail are bad lines in both engines."""
+    good = line_of(foreign_entry(type=MetricType.TOOL_USE, timestamp=PARITY_T0, data={}))
+    bad = [
+        b"garbage\n",
+        b"[1, 2]\n",
+        _with(good, id=5),
+        _with(good, id=""),
+        good.replace(b'"tool_use"', b'"no_such_type"'),
+        good.replace(b"2026-11-01T", b"2026-13-01T"),
+    ]
+    write_lines_file(
+        tmp_path / "metrics", [good, *bad, good], created=PARITY_T0, pid=1, tag="0000000a",
+        compressed=True, tail=b'{"torn',
+    )  # fmt: skip
+    no_id = json.loads(good)
+    del no_id["id"]  # an entry read without an id gets one
+    write_lines_file(tmp_path / "metrics", [_with(no_id)], created=PARITY_T0, pid=2, tag="0000000b")
+    python, sql = summarize(tmp_path), summarize_duckdb(tmp_path)
+    assert python.entries == 3
+    assert python.bad_lines == len(bad) + 1
+    same(python, sql)
+
+
+def _with(line: bytes | dict[str, object], **fields: object) -> bytes:
+    """``line`` (or a parsed one) with ``fields`` set."""
+    entry = json.loads(line) if isinstance(line, bytes) else line
+    return json.dumps({**entry, **fields}).encode() + b"\n"

@@ -3,6 +3,7 @@ process or several."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import timedelta
@@ -22,7 +23,7 @@ from analytics import (
 )
 from analytics._read.summary import summarize_entries
 
-from ..helpers import T0, at, write_file
+from ..helpers import T0, at, foreign_entry, line_of, write_file, write_lines_file
 
 _kinds = st.sampled_from(
     [
@@ -260,3 +261,60 @@ def test_merged_totals_are_the_totals_of_everything_in_either_order(
         assert got.sessions.model_dump(exclude={"duration_s_mean"}) == (
             expected.sessions.model_dump(exclude={"duration_s_mean"})
         )
+
+
+class TestFastParser:
+    """With orjson installed, lines are parsed by it where its answer is the exact
+    parser's; where it is not, the exact parser decides."""
+
+    def _lines(self) -> list[bytes]:
+        big = 123456789012345678901234567890  # beyond 64 bits: orjson makes a float of it
+        deep: object = "leaf"
+        for _ in range(250):  # deeper than pydantic-core parses: not an entry
+            deep = [deep]
+        lines = [
+            line_of(foreign_entry(type=kind, timestamp=T0, id=f"i{n}", data=data))
+            for n, (kind, data) in enumerate(
+                [
+                    (MetricType.ERROR_OCCURRED, {"error_type": big, "error_message": [big]}),
+                    (MetricType.TOKEN_USAGE, {"model": {"v": -big}, "input_tokens": big}),
+                    (MetricType.TOOL_USE, {"tool_name": "grep", "duration_ms": 2**70}),
+                    (MetricType.TOOL_USE, {"tool_name": "grep", "duration_ms": 3}),
+                ]
+            )
+        ]
+        entry = json.loads(line_of(at(1, data={"tool_name": "edit"})))
+        entry["data"]["x"] = deep
+        return [*lines, json.dumps(entry).encode() + b"\n"]
+
+    def test_the_same_summary_with_or_without_it(self, tmp_path: Path) -> None:
+        from analytics._read import summary as _summary
+
+        if _summary._fast_loads is None:
+            pytest.skip("orjson is not installed")
+        write_lines_file(tmp_path / "metrics", self._lines(), created=T0, pid=1, tag="abcdef01")
+        fast = summarize(tmp_path)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_summary, "_fast_loads", None)
+            exact = summarize(tmp_path)
+        assert fast == exact
+        assert exact.bad_lines == 1  # the deep one
+        assert set(exact.errors) == {"123456789012345678901234567890"}
+        assert exact.errors["123456789012345678901234567890"].example == (
+            "[123456789012345678901234567890]"
+        )
+        assert set(exact.tokens_by_model) == {'{"v":-123456789012345678901234567890}'}
+        assert exact.tools["grep"].duration_ms_max == float(2**70)
+
+
+def test_worker_processes_report_progress_up_to_the_total(tmp_path: Path) -> None:
+    for n in range(6):
+        entries = [at(n * 100 + i, data={"tool_name": "t", "success": True}) for i in range(50)]
+        write_file(tmp_path / "metrics", T0 + timedelta(seconds=n * 100), 300 + n, entries)
+    seen: list[int] = []
+    stats = ReadStats()
+    summary = summarize(tmp_path, workers=2, stats=stats, progress=seen.append)
+    assert summary.entries == stats.entries == 300
+    assert stats.files == 6
+    assert seen == sorted(seen)
+    assert seen[-1] == 300
