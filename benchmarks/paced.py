@@ -695,9 +695,15 @@ def rss_report(
     last = [v for t, v in inside if t >= (end - start) - window]
     first_mean = statistics.fmean(first) if first else 0.0
     last_mean = statistics.fmean(last) if last else 0.0
-    slope = 0.0
+    slope = second_half_slope = 0.0
     if len(inside) >= 3:
         slope = statistics.linear_regression([t for t, _ in inside], mib).slope * 60
+    half = inside[len(inside) // 2 :]
+    if len(half) >= 3:
+        # One-time steps (the first rotation starts the gzip thread and its buffers)
+        # land early; a leak keeps climbing in the second half too.
+        fit = statistics.linear_regression([t for t, _ in half], [v for _, v in half])
+        second_half_slope = fit.slope * 60
     growth = last_mean - first_mean
     step = max(1, len(inside) // 6)
     return {
@@ -707,6 +713,7 @@ def rss_report(
         "window_s": window,
         "growth_mib": growth,
         "slope_mib_per_min": slope,
+        "second_half_slope_mib_per_min": second_half_slope,
         "flat": growth <= max(RSS_FLAT_MIB, RSS_FLAT_SHARE * first_mean),
         "samples_mib": [round(v, 2) for v in mib],
         "python_blocks": blocks,
@@ -777,6 +784,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()
+        print(done.stderr[-2000:], file=sys.stderr)
         return {"error": tail[-1] if tail else "crashed", "stderr": done.stderr[-4000:]}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -812,6 +820,7 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict
         "peak_rss_mib": ("rss", "peak_mib"),
         "rss_growth_mib": ("rss", "growth_mib"),
         "rss_slope_mib_per_min": ("rss", "slope_mib_per_min"),
+        "rss_late_slope_mib_per_min": ("rss", "second_half_slope_mib_per_min"),
         "emit_lag_p99_ms": ("emit_lag", "p99_ms"),
         "call_p99_us": ("call", "p99_us"),
         "call_max_us": ("call", "max_us"),
@@ -835,6 +844,18 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict
         )
         cpu_ratios.append(ours["cpu"]["per_event_us"] / null["cpu"]["per_event_us"])
         flat.append(bool(ours["rss"]["flat"]))
+    own = [
+        r["ours"]["cpu"]["per_event_us"] - r["serialize"]["cpu"]["per_event_us"]
+        for r in rounds
+        if all(n in r and "error" not in r[n] for n in ("ours", "serialize"))
+    ]
+    summary["ours_minus_serialize_cpu_us"] = median(own)
+    serial = [
+        r["serialize"]["cpu"]["per_event_us"] - r["null"]["cpu"]["per_event_us"]
+        for r in rounds
+        if all(n in r and "error" not in r[n] for n in ("null", "serialize"))
+    ]
+    summary["serialize_minus_null_cpu_us"] = median(serial)
     summary["targets"] = {
         "p99_diff_ms": median(p99_diffs),
         "p99_diff_ok": bool(p99_diffs) and median(p99_diffs) <= TARGET_P99_DIFF_MS,
@@ -868,7 +889,7 @@ def table(summary: dict[str, Any], names: list[str], rounds: list[dict[str, Any]
         ("CPU per event µs (loop thread)", "loop_cpu_per_event_us", 1),
         ("peak RSS MiB", "peak_rss_mib", 1),
         ("RSS last 10 s - first 10 s, MiB", "rss_growth_mib", 2),
-        ("RSS slope MiB/min", "rss_slope_mib_per_min", 2),
+        ("RSS slope MiB/min (second half)", "rss_slope_mib_per_min", 2),
         ("gen-2 GCs (longest ms)", "gc2_collections", 0),
         ("await track_*() p99 µs (max)", "call_p99_us", 0),
         ("producer lag behind schedule p99 ms", "emit_lag_p99_ms", 2),
@@ -882,6 +903,8 @@ def table(summary: dict[str, Any], names: list[str], rounds: list[dict[str, Any]
             cell = f"{value:,.{digits}f}"
             if key == "late_p99_calm_ms":
                 cell += f" / {s.get('late_max_calm_ms', float('nan')):.1f}"
+            if key == "rss_slope_mib_per_min":
+                cell += f" ({s.get('rss_late_slope_mib_per_min', float('nan')):.2f})"
             if key == "call_p99_us":
                 cell += f" ({s.get('call_max_us', float('nan')):,.0f})"
             if key == "gc2_collections":
@@ -903,6 +926,14 @@ def table(summary: dict[str, Any], names: list[str], rounds: list[dict[str, Any]
         f"{summary.get('ours', {}).get('rss_growth_mib', float('nan')):+.2f} MiB | "
         f"{verdict[t['rss_flat_ok']]} |",
     ]
+    if not math.isnan(summary["serialize_minus_null_cpu_us"]):
+        rows += [
+            "",
+            "CPU per event, where ours spends more than null (µs):"
+            f" serializing {summary['serialize_minus_null_cpu_us']:.1f} (serialize - null),"
+            f" the writer itself {summary['ours_minus_serialize_cpu_us']:.1f}"
+            " (ours - serialize: buffering and hops on the loop, write, gzip, retention).",
+        ]
     return "\n".join(rows)
 
 
