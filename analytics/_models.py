@@ -302,28 +302,58 @@ def assemble_entry(
     return entry
 
 
-def _plain(values: dict[Any, Any]) -> bool:
-    """Whether ``values`` holds only string keys and scalar JSON values that are
-    written exactly (no containers, no NaN or infinity, no lone surrogates, integers
-    in range), checked by exact type: what the model would accept unchanged, so
-    validating it again could only cost time."""
+PLAIN_DEPTH = 16
+"""Containers nested deeper than this go through pydantic, which names any problem."""
+
+
+def _plain(values: dict[Any, Any], depth: int = 0) -> bool:
+    """Whether ``values`` holds only string keys and JSON values that are written
+    exactly (no NaN or infinity, no lone surrogates, integers in range; dicts and
+    lists of such values up to :data:`PLAIN_DEPTH` levels), checked by exact type:
+    what the model would accept unchanged, so validating it again could only cost
+    time. Nested dicts and lists are replaced in ``values`` by copies, as validation
+    would copy them, so that no entry shares a container with its caller."""
     for key, value in values.items():
         if type(key) is not str or not (key.isascii() or _encodable(key)):
             return False
-        kind = type(value)
-        if kind is str:
-            if value.isascii() or _encodable(value):
-                continue
-            return False
-        if kind is int:
-            if -INT_LIMIT < value < INT_LIMIT:
-                continue
-            return False
-        if kind is bool or kind is _NoneType:
-            continue
-        if kind is not float or value - value != 0.0:  # NaN and +-inf give NaN
-            return False
+        if not _plain_scalar(value):
+            copy = _plain_copy(value, depth)
+            if copy is None:
+                return False
+            values[key] = copy  # the same key: the dict's size does not change
     return True
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _encodable(value)
+    if kind is int:
+        return -INT_LIMIT < value < INT_LIMIT
+    if kind is bool or kind is _NoneType:
+        return True
+    return kind is float and value - value == 0.0  # NaN and +-inf give NaN
+
+
+def _plain_copy(value: Any, depth: int) -> dict[str, Any] | list[Any] | None:
+    """A copy of a plain dict or list nested in an entry's values, or None when it is
+    not plain (or not a container, or too deep)."""
+    if depth >= PLAIN_DEPTH:
+        return None
+    kind = type(value)
+    if kind is dict:
+        copied = dict(value)
+        return copied if _plain(copied, depth + 1) else None
+    if kind is list:
+        items = list(value)
+        for index, item in enumerate(items):
+            if not _plain_scalar(item):
+                copy = _plain_copy(item, depth + 1)
+                if copy is None:
+                    return None
+                items[index] = copy
+        return items
+    return None
 
 
 def build_entry(
@@ -335,11 +365,12 @@ def build_entry(
 ) -> MetricEntry:
     """Build an entry as ``MetricEntry(type=..., ...)`` would, validating it once.
 
-    The track_* methods build flat dicts of strings, numbers and booleans. Those are
-    checked here by exact type in a few hundred nanoseconds and the entry is assembled
-    directly, which is what pydantic's validator would produce for them (a test
-    compares the two on generated input). Anything else, nested values, subclasses,
-    bad values, goes through pydantic, which accepts or names the problem.
+    The track_* methods build dicts of strings, numbers, booleans and the plain
+    dicts and lists a caller passes. Those are checked here by exact type (a few
+    hundred nanoseconds for a flat dict) and the entry is assembled directly, which
+    is what pydantic's validator would produce for them (a test compares the two on
+    generated input). Anything else, subclasses, tuples, deep nesting, bad values,
+    goes through pydantic, which accepts or names the problem.
 
     ``data`` is taken over (the caller built it for this entry); ``metadata`` is
     copied.
@@ -351,7 +382,7 @@ def build_entry(
         and data.__class__ is dict
         and metadata.__class__ is dict
         and _plain(data)
-        and _plain(metadata)
+        and _plain(metadata := dict(metadata))
     ):
         return assemble_entry(
             _new_id(),
@@ -360,7 +391,7 @@ def build_entry(
             session_id,
             user_id,
             data,
-            dict(metadata),
+            metadata,
             set(_FIELDS_SET),
         )
     return MetricEntry(

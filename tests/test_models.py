@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 import analytics
 from analytics import MetricEntry, MetricType, SerializationError
-from analytics._models import assemble_entry, build_entry
+from analytics._models import PLAIN_DEPTH, assemble_entry, build_entry
 
 from .strategies import entries, json_values, texts
 
@@ -274,6 +274,41 @@ def test_build_entry_takes_the_fast_path_for_flat_values_and_stays_a_full_model(
         entry.session_id = 5  # type: ignore[assignment]
     with pytest.raises(ValidationError, match="finite"):
         build_entry(MetricType.TOOL_USE, "s1", None, {"d": float("nan")}, {})
+
+
+def test_build_entry_takes_the_fast_path_for_plain_nested_values_and_copies_them() -> None:
+    params = {"pattern": "x", "paths": ["a", {"b": 1, "c": [1.5, None, True]}]}
+    data: dict[str, Any] = {"tool_name": "grep", "parameters": params}
+    tags = ["t"]
+    metadata: dict[str, Any] = {"tags": tags}
+    entry = build_entry(MetricType.TOOL_USE, "s1", None, data, metadata)
+    assert entry.data is data  # built directly: pydantic would have copied it
+    assert entry == MetricEntry.model_validate(entry.model_dump())
+    # Every container is a copy: the caller can change its own afterwards.
+    assert entry.data["parameters"] == params
+    assert entry.data["parameters"] is not params
+    assert entry.data["parameters"]["paths"] is not params["paths"]
+    assert entry.data["parameters"]["paths"][1] is not params["paths"][1]
+    assert entry.metadata == {"tags": ["t"]} and entry.metadata["tags"] is not tags
+    assert metadata["tags"] is tags  # the caller's own dict is left alone
+
+
+def test_build_entry_leaves_deep_nesting_and_odd_containers_to_pydantic() -> None:
+    deep: Any = "leaf"
+    for _ in range(PLAIN_DEPTH + 1):
+        deep = {"d": deep}
+    for value in (deep, (1, 2), [float("nan")]):
+        data = {"v": value}
+        try:
+            expected: Any = MetricEntry(type=MetricType.TOOL_USE, data={"v": value})
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as raised:
+                build_entry(MetricType.TOOL_USE, None, None, data, {})
+            assert raised.value.errors() == exc.errors()
+            continue
+        got = build_entry(MetricType.TOOL_USE, None, None, data, {})
+        assert got.data is not data  # pydantic's copy: not the fast path
+        assert got.data == expected.data
 
 
 class TestAssembleEntry:
