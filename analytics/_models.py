@@ -327,9 +327,9 @@ def _plain(values: dict[Any, Any], depth: int = 0) -> bool:
 def _plain_scalar(value: Any) -> bool:
     kind = type(value)
     if kind is str:
-        return value.isascii() or _encodable(value)
+        return bool(value.isascii() or _encodable(value))
     if kind is int:
-        return -INT_LIMIT < value < INT_LIMIT
+        return bool(-INT_LIMIT < value < INT_LIMIT)
     if kind is bool or kind is _NoneType:
         return True
     return kind is float and value - value == 0.0  # NaN and +-inf give NaN

@@ -287,9 +287,12 @@ def test_build_entry_takes_the_fast_path_for_plain_nested_values_and_copies_them
     # Every container is a copy: the caller can change its own afterwards.
     assert entry.data["parameters"] == params
     assert entry.data["parameters"] is not params
-    assert entry.data["parameters"]["paths"] is not params["paths"]
-    assert entry.data["parameters"]["paths"][1] is not params["paths"][1]
-    assert entry.metadata == {"tags": ["t"]} and entry.metadata["tags"] is not tags
+    parameters: Any = entry.data["parameters"]
+    paths = parameters["paths"]
+    assert paths is not params["paths"]
+    assert paths[1] is not params["paths"][1]
+    assert entry.metadata == {"tags": ["t"]}
+    assert entry.metadata["tags"] is not tags
     assert metadata["tags"] is tags  # the caller's own dict is left alone
 
 
@@ -299,12 +302,15 @@ def test_build_entry_leaves_deep_nesting_and_odd_containers_to_pydantic() -> Non
         deep = {"d": deep}
     for value in (deep, (1, 2), [float("nan")]):
         data = {"v": value}
+        errors: list[Any] | None = None
         try:
             expected: Any = MetricEntry(type=MetricType.TOOL_USE, data={"v": value})
         except ValidationError as exc:
+            errors = list(exc.errors())
+        if errors is not None:
             with pytest.raises(ValidationError) as raised:
                 build_entry(MetricType.TOOL_USE, None, None, data, {})
-            assert raised.value.errors() == exc.errors()
+            assert raised.value.errors() == errors
             continue
         got = build_entry(MetricType.TOOL_USE, None, None, data, {})
         assert got.data is not data  # pydantic's copy: not the fast path
