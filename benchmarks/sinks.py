@@ -4,10 +4,12 @@
     python benchmarks/sinks.py --quick          # a smoke test: small and short
     python benchmarks/sinks.py --out benchmarks/results/sinks-published.json
 
-Four configurations, run in alternating order in every round, in one process:
+Six configurations, run in alternating order in every round, in one process:
 
 - ``file``: ``MetricsWriter(JSONLWriter)``, the file path alone;
 - ``prometheus`` and ``otel``: the file path and one of the sinks;
+- ``otel-metrics``: the file path and ``OTelSink(logs=False)``, metrics only;
+- ``sinks-metrics``: the file path, Prometheus and ``OTelSink(logs=False)``;
 - ``sinks``: ``MetricsWriter(JSONLWriter, PrometheusSink, OTelSink)``, the OTel sink
   exporting to a real collector (rotel, from the ``rotel`` wheel) that this script
   starts on a free port and stops by its pid, and Prometheus' ``/metrics`` served
@@ -51,7 +53,7 @@ from run import ARGUMENT, PRODUCERS, TOOLS, YIELD_EVERY, Lateness, percentile
 
 from analytics import JSONLWriter, MetricsWriter, OTelSink, PrometheusSink, Sink
 
-CONFIGURATIONS = ("file", "prometheus", "otel", "sinks")
+CONFIGURATIONS = ("file", "prometheus", "otel", "otel-metrics", "sinks", "sinks-metrics")
 
 
 def free_port() -> int:
@@ -160,14 +162,15 @@ async def one_run(
             extra: list[Sink] = []
             prometheus: PrometheusSink | None = None
             otel: OTelSink | None = None
-            if configuration in ("prometheus", "sinks"):
+            if configuration in ("prometheus", "sinks", "sinks-metrics"):
                 prometheus = PrometheusSink(writer=writer)
                 extra.append(prometheus)
-            if configuration in ("otel", "sinks"):
+            if configuration.startswith(("otel", "sinks")):
                 otel = OTelSink(
                     f"http://127.0.0.1:{collector.port}",
                     metrics_interval=5.0,
                     max_export_batch_size=args.otel_batch,
+                    logs=not configuration.endswith("-metrics"),
                 )
                 extra.append(otel)
             metrics = MetricsWriter(writer, *extra)

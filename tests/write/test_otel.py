@@ -94,6 +94,23 @@ class TestWithARealCollector:
         } <= otlp_receiver.metric_names()
         assert len(read_all(tmp_path / "metrics")) == 6
 
+    async def test_with_logs_false_only_the_metrics_are_sent(
+        self, otlp_receiver: OtlpReceiver, tmp_path: Path
+    ) -> None:
+        sink = OTelSink(otlp_receiver.endpoint, logs=False, **FAST)
+        async with JSONLWriter(tmp_path) as writer:
+            metrics = MetricsWriter(writer, sink)
+            await record_kinds(metrics)
+            await metrics.flush()
+        await wait_for(lambda: "analytics.tool.calls" in otlp_receiver.metric_names())
+        await sink.close()
+        assert {"analytics.entries", "analytics.tool.duration"} <= otlp_receiver.metric_names()
+        assert otlp_receiver.log_records() == []
+        stats = sink.stats()
+        assert (stats.records, stats.exported, stats.dropped, stats.queue_full) == (0, 0, 0, 0)
+        assert stats.metric_exports >= 1
+        assert len(read_all(tmp_path / "metrics")) == 6
+
     async def test_while_the_collector_is_down_the_files_go_on_and_drops_are_counted(
         self, otlp_receiver: OtlpReceiver, tmp_path: Path
     ) -> None:
@@ -191,11 +208,13 @@ class TestConfiguration:
         ("option", "bad"),
         [("max_queue_size", 0), ("max_queue_size", 1.5), ("schedule_delay", 0),
          ("metrics_interval", -1), ("close_timeout", True), ("timeout", 0),
-         ("max_label_values", 0)],
+         ("max_label_values", 0), ("logs", False)],
     )  # fmt: skip
     def test_bad_values_are_refused(self, option: str, bad: Any) -> None:
-        with pytest.raises(ConfigError, match=option.replace("max_label_values", "max_values")):
-            OTelSink("http://127.0.0.1:9", **{option: bad})
+        expected = {"max_label_values": "max_values", "logs": "sends nothing"}.get(option, option)
+        options = {option: bad, "metrics": False} if option == "logs" else {option: bad}
+        with pytest.raises(ConfigError, match=expected):
+            OTelSink("http://127.0.0.1:9", **options)
 
     def test_the_package_imports_without_either_extra(self) -> None:
         blocked = (
