@@ -41,11 +41,15 @@ logger = logging.getLogger("analytics")
 _INT64 = 2**63
 _FEED_EVERY = 0.01
 """Seconds between two rounds of the feeder thread."""
-_GIL_EVERY = 4
-"""The feeder thread lets the event loop have the GIL after this many records..."""
 _GIL_PAUSE = 0.0002
-"""...by sleeping this long: ``time.sleep(0)`` lets go of the GIL and takes it back
-before a waiting event loop has woken up to take it."""
+"""How long the sink's threads sleep to let the event loop have the GIL:
+``time.sleep(0)`` lets go of it and takes it back before a waiting loop has woken up
+to take it."""
+_GIL_EVERY = 4
+"""The feeder thread pauses after building and emitting this many records."""
+_DURATIONS_PER_PAUSE = 32
+"""The metric reader's thread pauses after recording this many durations into the
+histograms (up to ``max_durations`` at each collection)."""
 
 
 @dataclass(frozen=True)
@@ -348,8 +352,10 @@ class OTelSink:
     def _record_durations(self) -> None:
         """In the reader's thread: record the durations gathered since the last time."""
         durations, self._durations = self._durations, []
-        for histogram, value, attributes in durations:
-            histogram.record(value, attributes)
+        for number, (histogram, value, attributes) in enumerate(durations, 1):
+            histogram.record(value, attributes)  # the SDK's Python: several µs each
+            if number % _DURATIONS_PER_PAUSE == 0:
+                time.sleep(_GIL_PAUSE)
 
     # -- the Sink protocol ---------------------------------------------------------
 
