@@ -30,6 +30,12 @@ HANDOFF = 0.00015
 HANDOFF_EVERY = 0.002
 """Seconds between handoffs while a worker thread has work."""
 
+BUSY_SHARE = 0.9
+"""A handoff is due only if the loop's thread kept its CPU for more than this share of
+the period before it. A loop that went to sleep in ``select()`` meanwhile let go of
+the GIL for long enough that any waiting thread took it: a service that is not
+saturated never pays for handoffs."""
+
 
 class GilHandoff:
     """Lets our worker threads have the GIL while they have work.
@@ -43,7 +49,7 @@ class GilHandoff:
     So while a hop is in flight, every ``HANDOFF_EVERY`` the loop lets go of the GIL
     for about ``HANDOFF``, which is long enough for the waiting thread to take it.
     The cost is bounded (a small share of the loop's time, and only while our
-    threads have work).
+    threads have work and the loop has been busy: ``BUSY_SHARE``).
 
     The loop stays on its CPU meanwhile (:func:`release_gil_for`) rather than
     sleeping: on a virtual machine a sleeping thread can take milliseconds to be
@@ -71,13 +77,17 @@ class GilHandoff:
 
     async def _hand_over(self) -> None:
         try:
+            since, cpu = time.perf_counter(), time.thread_time()
             while self._busy:
                 await asyncio.sleep(HANDOFF_EVERY)
-                if self._busy:
+                now, used = time.perf_counter(), time.thread_time()
+                if self._busy and used - cpu > BUSY_SHARE * (now - since):
                     # The one moment here that lets a worker thread in; about
                     # HANDOFF long, and nothing else holds up the loop.
                     release_gil_for(HANDOFF)
                     self.handoffs += 1
+                    now, used = time.perf_counter(), time.thread_time()
+                since, cpu = now, used
         finally:
             self._task = None
 

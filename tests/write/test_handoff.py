@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from analytics._write.handoff import HANDOFF, GilHandoff, release_gil_for
+from analytics._write.handoff import HANDOFF, HANDOFF_EVERY, GilHandoff, release_gil_for
 
 
 async def _busy(stop: asyncio.Event) -> None:
@@ -67,6 +67,14 @@ class TestGilHandoff:
             await handoff.stop()
         assert done == 10
         assert handoff.handoffs > 0  # the loop did let go of the GIL for the hops
+
+    async def test_a_loop_that_sleeps_meanwhile_is_never_held_up(self) -> None:
+        """A loop that is not busy lets go of the GIL in select() anyway: a hop in
+        flight for many periods costs it no handoff."""
+        handoff = GilHandoff()
+        assert await handoff.run(asyncio.to_thread(time.sleep, 50 * HANDOFF_EVERY)) is None
+        assert handoff.handoffs == 0
+        await handoff.stop()
 
     async def test_a_failing_hop_raises_and_the_handoff_winds_down(self) -> None:
         handoff = GilHandoff()
