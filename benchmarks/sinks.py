@@ -172,6 +172,7 @@ async def one_run(
                     max_export_batch_size=args.otel_batch,
                     logs=not configuration.endswith("-metrics"),
                 )
+                await otel.start()  # its helper process, before the clock starts
                 extra.append(otel)
             metrics = MetricsWriter(writer, *extra)
 

@@ -12,7 +12,6 @@ in :meth:`OTelSink.stats`, never waited for.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -29,24 +28,25 @@ import anyio.to_thread
 from .._exceptions import ConfigError, MissingDependencyError
 from .._models import MetricEntry, MetricType
 from .labels import DURATION_BUCKETS, LabelValues, amount, outcome, seconds, token_counts
+from .otel_helper import HelperConfig, HelperProcess, log_record
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.metrics import MeterProvider
 
 __all__ = ["OTelSink", "OTelStats"]
 
 logger = logging.getLogger("analytics")
 
-_INT64 = 2**63
 _FEED_EVERY = 0.01
 """Seconds between two rounds of the feeder thread."""
 _GIL_PAUSE = 0.0002
 """How long the sink's threads sleep to let the event loop have the GIL:
 ``time.sleep(0)`` lets go of it and takes it back before a waiting loop has woken up
 to take it."""
-_GIL_EVERY = 4
-"""The feeder thread pauses after building and emitting this many records."""
+_RESTART_EVERY = 1.0
+"""Seconds at least between two starts of the helper process, if it keeps dying."""
+_LINES_PER_SEND = 64
+"""The feeder thread pauses after serializing and sending this many entries."""
 _DURATIONS_PER_PAUSE = 32
 """The metric reader's thread pauses after recording this many durations into the
 histograms (up to ``max_durations`` at each collection)."""
@@ -78,7 +78,7 @@ class OTelStats:
     metric collections."""
 
 
-def _import_sdk() -> SimpleNamespace:
+def import_sdk() -> SimpleNamespace:
     try:
         from opentelemetry._logs import LogRecord, SeverityNumber
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -184,7 +184,7 @@ class OTelSink:
         max_label_values: int = 100,
         close_timeout: float = 10.0,
     ) -> None:
-        sdk = _import_sdk()
+        sdk = import_sdk()
         for name, count in (
             ("max_queue_size", max_queue_size),
             ("max_export_batch_size", max_export_batch_size),
@@ -209,13 +209,9 @@ class OTelSink:
         self.close_timeout = float(close_timeout)
         self.max_queue_size = max_queue_size
         self.logs = bool(logs)
-        self._log_record = sdk.LogRecord
-        severity = sdk.SeverityNumber
-        self._info, self._error = severity.INFO, severity.ERROR
+        self._sdk = sdk
         self._records = 0
         self._queue_full = 0
-        self._exported = 0  # written by the exporter's thread only
-        self._failed = 0  # written by the exporter's thread only
         self._abandoned = 0
         self._metric_exports = 0
         self._metric_failures = 0
@@ -231,20 +227,7 @@ class OTelSink:
             export["timeout"] = float(timeout)
         sink = self
 
-        log_exporter: Any = sdk.OTLPLogExporter
         metric_exporter: Any = sdk.OTLPMetricExporter
-
-        class CountedLogExporter(log_exporter):  # type: ignore[misc]
-            def export(self, batch: Any) -> Any:
-                try:
-                    result = super().export(batch)
-                except Exception:
-                    result = None
-                if result is sdk.LogRecordExportResult.SUCCESS:
-                    sink._exported += len(batch)
-                else:
-                    sink._failed += len(batch)
-                return result
 
         class CountedMetricExporter(metric_exporter):  # type: ignore[misc]
             def export(self, metrics_data: Any, *args: Any, **kwargs: Any) -> Any:
@@ -258,18 +241,20 @@ class OTelSink:
         def url(path: str) -> str | None:
             return None if self.endpoint is None else f"{self.endpoint}{path}"
 
-        self._logger_provider: LoggerProvider = sdk.LoggerProvider(resource=resource)
-        self._logger_provider.add_log_record_processor(
-            sdk.BatchLogRecordProcessor(
-                CountedLogExporter(endpoint=url("/v1/logs"), **export),
-                schedule_delay_millis=schedule_delay * 1000,
+        self._helper = HelperProcess(
+            HelperConfig(
+                endpoint=url("/v1/logs"),
+                headers=dict(headers) if headers else None,
+                timeout=None if timeout is None else float(timeout),
                 max_queue_size=max_queue_size,
-                max_export_batch_size=min(max_export_batch_size, max_queue_size),
+                max_export_batch_size=max_export_batch_size,
+                schedule_delay=float(schedule_delay),
+                resource=self.resource_attributes,
             )
         )
-        self._otel_logger = self._logger_provider.get_logger("analytics")
         self._pending: deque[MetricEntry] = deque()
-        self._unbuilt = 0  # written by the feeder thread only
+        self._draining = threading.Lock()
+        self._wanted = threading.Event()  # set by start() or the first entry
         self._stopping = threading.Event()
         self._feeder = threading.Thread(target=self._feed, name="analytics-otel", daemon=True)
         self._feeder.start()
@@ -359,6 +344,18 @@ class OTelSink:
 
     # -- the Sink protocol ---------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start the helper process that exports the log records, and wait (in a
+        worker thread) until it is ready, at most ``close_timeout`` seconds. Optional:
+        the first entry starts it too, but entries that arrive while it starts (about
+        half a second) wait in the queue, and past ``max_queue_size`` are dropped."""
+        if self._closed or not self.logs:
+            return
+        self._wanted.set()
+        await anyio.to_thread.run_sync(
+            self._helper_ready, self.close_timeout, abandon_on_cancel=True
+        )
+
     async def write(self, entry: MetricEntry) -> None:
         """Queue ``entry`` for export as a log record (and count it in the metrics).
 
@@ -369,11 +366,13 @@ class OTelSink:
             return
         if not self.logs:
             pass
-        elif self._records - self._exported - self._failed - self._unbuilt >= self.max_queue_size:
+        elif self._in_flight() >= self.max_queue_size:
             self._queue_full += 1
         else:
             self._records += 1
-            self._pending.append(entry)  # built and emitted by the feeder thread
+            self._pending.append(entry)  # sent to the helper by the feeder thread
+            if self._records == 1:
+                self._wanted.set()
         if self._handlers:
             self._count("analytics.entries", 1, ("type", entry.type.value))
             handler = self._handlers.get(entry.type)
@@ -385,65 +384,60 @@ class OTelSink:
         worker thread: the loop goes on meanwhile)."""
         if self._closed:
             return
-        with anyio.move_on_after(self.close_timeout):
+        with anyio.move_on_after(self.close_timeout + 1):
             await anyio.to_thread.run_sync(self._force_flush, abandon_on_cancel=True)
 
     async def close(self) -> None:
-        """Export what is queued (at most ``close_timeout`` seconds) and stop the
-        SDK's threads. Idempotent; later entries are ignored."""
+        """Export what is queued (at most ``close_timeout`` seconds), stop the helper
+        process and the SDK's threads. Idempotent; later entries are ignored."""
         if self._closed:
             return
         self._closed = True
-        with anyio.move_on_after(self.close_timeout) as scope:
+        with anyio.move_on_after(self.close_timeout + 5):
             await anyio.to_thread.run_sync(self._shutdown, abandon_on_cancel=True)
-        if scope.cancelled_caught:
-            self._abandoned = self._records - self._exported - self._failed - self._unbuilt
+        left = self._in_flight()
+        if left:
+            self._abandoned += left
             logger.warning(
                 "OTelSink gave up after %gs with %d record(s) not exported",
                 self.close_timeout,
-                self._abandoned,
+                left,
             )
 
     def stats(self) -> OTelStats:
         """A snapshot of the counters. Does no I/O."""
-        exported, failed = self._exported, self._failed + self._unbuilt
-        in_flight = max(0, self._records - exported - failed - self._abandoned)
+        helper = self._helper
+        exported = helper.exported
+        failed = helper.failed + helper.unbuilt + helper.lost
         return OTelStats(
             records=self._records,
             exported=exported,
             dropped=failed + self._queue_full + self._abandoned,
             queue_full=self._queue_full,
-            in_flight=in_flight,
+            in_flight=self._in_flight(),
             metric_exports=self._metric_exports,
             metric_exports_failed=self._metric_failures,
             durations_dropped=self._durations_dropped,
         )
 
+    @property
+    def helper_pid(self) -> int | None:
+        """The pid of the helper process that exports the log records, once started."""
+        return self._helper.pid
+
     def __repr__(self) -> str:
         return f"<OTelSink endpoint={self.endpoint or '(from OTEL_EXPORTER_OTLP_*)'}>"
+
+    def _in_flight(self) -> int:
+        helper = self._helper
+        done = helper.exported + helper.failed + helper.unbuilt + helper.lost
+        return max(0, self._records - done - self._abandoned)
 
     # -- records -------------------------------------------------------------------
 
     def record(self, entry: MetricEntry) -> Any:
-        """The OpenTelemetry log record of ``entry``."""
-        attributes: dict[str, Any] = {"analytics.type": entry.type.value, "analytics.id": entry.id}
-        if entry.session_id is not None:
-            attributes["session.id"] = entry.session_id
-        if entry.user_id is not None:
-            attributes["user.id"] = entry.user_id
-        for key, value in entry.data.items():
-            if value is not None:
-                attributes[key] = _attribute(value)
-        for key, value in entry.metadata.items():
-            if value is not None:
-                attributes[f"metadata.{key}"] = _attribute(value)
-        return self._log_record(
-            timestamp=round(entry.timestamp.timestamp() * 1_000_000) * 1000,  # exact to the µs
-            severity_number=self._error if entry.type is MetricType.ERROR_OCCURRED else self._info,
-            body=entry.to_json_line().decode().rstrip("\n"),
-            attributes=attributes,
-            event_name=f"analytics.{entry.type.value}",
-        )
+        """The OpenTelemetry log record of ``entry`` (as the helper process builds it)."""
+        return log_record(entry, self._sdk)
 
     # -- metrics -------------------------------------------------------------------
 
@@ -479,52 +473,73 @@ class OTelSink:
     # -- in a worker thread --------------------------------------------------------
 
     def _feed(self) -> None:
-        """The feeder thread: builds and emits the queued entries' records."""
+        """The feeder thread: starts the helper when it is first wanted, then sends it
+        the queued entries' lines every ``_FEED_EVERY``."""
+        while not self._wanted.wait(_FEED_EVERY):
+            if self._stopping.is_set():
+                return
+        if self._stopping.is_set() and not self._pending:
+            return
+        try:
+            self._helper.start()
+        except Exception:
+            logger.exception("OTelSink could not start its helper process")
+            return
+        started = time.monotonic()
         while not self._stopping.wait(_FEED_EVERY):
-            self._drain()
-        self._drain()
+            if not self._helper.alive:
+                if time.monotonic() - started >= _RESTART_EVERY:
+                    logger.warning(
+                        "OTelSink's helper process (pid %s) ended: starting another",
+                        self._helper.pid,
+                    )
+                    started = time.monotonic()
+                    try:
+                        self._helper.restart()
+                    except Exception:
+                        logger.exception("OTelSink could not restart its helper process")
+            elif self._helper.wait_ready(0):
+                self._drain()
+
+    def _helper_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._helper.pid is None:  # the feeder thread starts it
+            if time.monotonic() > deadline or not self._feeder.is_alive():
+                return False
+            time.sleep(0.005)
+        return self._helper.wait_ready(max(0.0, deadline - time.monotonic()))
 
     def _drain(self) -> None:
-        # Building and emitting a record costs the SDK tens of microseconds of Python,
-        # under the GIL: done here rather than on the event loop, a few records at a
-        # time, with the GIL handed back in between so the loop never waits long.
-        pending, emit, record = self._pending, self._otel_logger.emit, self.record
-        done = 0
-        while pending:
-            try:
-                entry = pending.popleft()
-            except IndexError:  # another thread (flush) took the last one
-                break
-            try:
-                emit(record(entry))
-            except Exception:
-                self._unbuilt += 1
-                if self._unbuilt == 1:
-                    logger.exception("OTelSink could not build the record of %s", entry.id)
-            done += 1
-            if done % _GIL_EVERY == 0:
-                time.sleep(_GIL_PAUSE)
+        # Serializing holds the GIL (a few µs an entry): a batch at a time, with the GIL
+        # handed back in between so the loop never waits long. The helper does the rest.
+        pending = self._pending
+        with self._draining:
+            while pending:
+                lines: list[bytes] = []
+                while pending and len(lines) < _LINES_PER_SEND:
+                    try:
+                        lines.append(pending.popleft().to_json_line())
+                    except IndexError:
+                        break
+                if lines:
+                    self._helper.send(lines)  # GIL released while the pipe takes them
+                    time.sleep(_GIL_PAUSE)
 
     def _force_flush(self) -> None:
-        self._drain()
-        self._logger_provider.force_flush()
+        if self._records and self._helper_ready(self.close_timeout):
+            self._drain()
+            self._helper.flush(self.close_timeout)
         if self._meter_provider is not None:
             self._meter_provider.force_flush()
 
     def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.close_timeout
         self._stopping.set()
         self._feeder.join()
-        self._logger_provider.shutdown()
+        if self._helper.pid is not None and self._helper.wait_ready(
+            max(0.0, deadline - time.monotonic())
+        ):
+            self._drain()
+        self._helper.stop(max(0.0, deadline - time.monotonic()))
         if self._meter_provider is not None:
             self._meter_provider.shutdown()
-
-
-def _attribute(value: Any) -> str | bool | int | float:
-    """An OpenTelemetry attribute value for a JSON value: scalars as they are (an
-    integer beyond 64 bits as text), lists and dicts as compact JSON text."""
-    kind = value.__class__
-    if kind is str or kind is bool or kind is float:
-        return value  # type: ignore[no-any-return]
-    if kind is int:
-        return value if -_INT64 <= value < _INT64 else str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
