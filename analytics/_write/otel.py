@@ -120,10 +120,11 @@ class OTelSink:
 
     A :class:`Sink`: give it to :class:`MetricsWriter` after the :class:`JSONLWriter`
     (``MetricsWriter(writer, OTelSink())``). ``write()`` only queues the entry (and
-    counts it, in plain dicts); a thread of the sink's builds the log records and
-    hands them to the SDK's ``BatchLogRecordProcessor``, which exports from its own
-    thread. A slow or dead receiver costs the writer nothing, and what it misses is
-    counted in :meth:`stats`.
+    counts it, in plain dicts); a thread of the sink's writes the queued entries'
+    lines to a helper process (:mod:`analytics._write.otel_helper`), which builds the
+    log records and hands them to the SDK's ``BatchLogRecordProcessor``: the SDK's
+    Python never shares the service's GIL. A slow or dead receiver costs the writer
+    nothing, and what it misses is counted in :meth:`stats`.
 
     Each log record has the entry's timestamp, ``event_name`` ``analytics.<type>``,
     severity ``ERROR`` for ``error_occurred`` and ``INFO`` otherwise, the entry's JSON
@@ -150,9 +151,7 @@ class OTelSink:
         headers: HTTP headers of every export (an API key...).
         timeout: seconds one export may take, retries included.
         max_queue_size: records waiting for export at most; more are dropped.
-        max_export_batch_size: records per export request at most. Encoding a batch
-            holds Python's GIL (about 40 µs a record), and the event loop waits for
-            it: small batches keep those waits short.
+        max_export_batch_size: records per export request at most.
         schedule_delay: seconds between two exports of the log records.
         logs: send each entry as a log record. ``False`` sends only the metrics,
             which cost the event loop a few dict updates per entry: the log records
