@@ -577,9 +577,17 @@ class TestOnTheServer:
         failures = restarts = 0
         killer: threading.Thread | None = None
         for number, batch in enumerate(batches):
-            if number in kills:  # the kill lands while this batch or the next is on the wire
-                killer = threading.Thread(target=_kill_soon, args=(server, rng.random() / 50))
-                killer.start()
+            deferred = False
+            if number in kills:
+                if killer is not None:
+                    # The last kill has not been felt yet (batches can take less than
+                    # its delay): it lands now, this batch feels it, and this kill
+                    # waits until this batch is in.
+                    killer.join()
+                    deferred = True
+                else:  # the kill lands while this batch or the next is on the wire
+                    killer = threading.Thread(target=_kill_soon, args=(server, rng.random() / 50))
+                    killer.start()
             while True:
                 try:
                     await engine.insert(batch)
@@ -591,6 +599,9 @@ class TestOnTheServer:
                         killer = None
                     await anyio.to_thread.run_sync(server.start)
                     restarts += 1
+            if deferred:
+                killer = threading.Thread(target=_kill_soon, args=(server, rng.random() / 50))
+                killer.start()
         if killer is not None:  # killed after the last batch was acknowledged
             killer.join()
             await anyio.to_thread.run_sync(server.start)
