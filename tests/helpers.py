@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -732,3 +733,16 @@ def same(a: Summary, b: Summary) -> None:
     else:
         assert mean_a == pytest.approx(mean_b, rel=1e-12)
     assert sa == sb
+
+
+def signal_and_reap(process: subprocess.Popen[Any] | None, signum: int, timeout: float) -> None:
+    """Send ``signum`` to a server process the tests started (by its pid, never by
+    name) and reap it; SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signum)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()

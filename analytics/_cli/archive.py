@@ -5,15 +5,12 @@ until stopped (SIGINT/SIGTERM: after the upload in flight, exit status 0), or
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 
 import anyio
 
-from .._exceptions import ShipError
 from .._ship.archive import Archiver, ArchiverStats
-from .arguments import add_dir, add_s3_options, seconds
+from .arguments import add_dir, add_s3_options, run_until_stopped, seconds
 from .ship import log_handler as log_handler  # the same log lines as ``ship``
 
 
@@ -66,27 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _archive(archiver: Archiver, once: bool, give_up_after: float) -> int:
-    progress = _Progress(archiver)
-    failure: ShipError | None = None
-    await archiver.open()
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_stop_on_signals, archiver)
-            tasks.start_soon(progress.run)
-            try:
-                if once:
-                    await archiver.archive_once(give_up_after=give_up_after)
-                else:
-                    await archiver.run()
-            except ShipError as exc:  # raised below, outside the task group
-                failure = exc
-            finally:
-                tasks.cancel_scope.cancel()
-    finally:
-        progress.done()
-        await archiver.aclose()
-    if failure is not None:
-        raise failure
+    async def work() -> None:
+        if once:
+            await archiver.archive_once(give_up_after=give_up_after)
+        else:
+            await archiver.run()
+
+    await run_until_stopped(archiver, work, lambda: _status(archiver.stats()))
     stats = archiver.stats()
     if once or not sys.stderr.isatty():
         print(
@@ -98,39 +81,10 @@ async def _archive(archiver: Archiver, once: bool, give_up_after: float) -> int:
     return 1 if once and stats.conflicts else 0
 
 
-async def _stop_on_signals(archiver: Archiver) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            archiver.stop()  # after the upload in flight
-            return
-
-
-class _Progress:
-    """One line on a terminal: files archived, files waiting."""
-
-    def __init__(self, archiver: Archiver) -> None:
-        self.archiver = archiver
-        self.enabled = sys.stderr.isatty()
-        self.shown = False
-
-    async def run(self) -> None:
-        if not self.enabled:
-            return
-        while True:
-            self.show(self.archiver.stats())
-            await anyio.sleep(0.5)
-
-    def show(self, stats: ArchiverStats) -> None:
-        waiting = (
-            "caught up"
-            if not stats.pending_files
-            else f"{stats.pending_files} files ({stats.pending_bytes:,} bytes) waiting"
-        )
-        line = f"{time.strftime('%H:%M:%S')} archived {stats.files_archived:,} files; {waiting}"
-        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            self.show(self.archiver.stats())
-            print(file=sys.stderr)
+def _status(stats: ArchiverStats) -> str:
+    waiting = (
+        "caught up"
+        if not stats.pending_files
+        else f"{stats.pending_files} files ({stats.pending_bytes:,} bytes) waiting"
+    )
+    return f"archived {stats.files_archived:,} files; {waiting}"

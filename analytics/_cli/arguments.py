@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import anyio
 from pydantic import ValidationError
 
 from .._config import WriterConfig, parse_duration, parse_size
+from .._exceptions import ShipError
 from .._models import MetricEntry, MetricType
 from .._read.filter import Filter, FilterKeywords
+from .._ship.running import BackgroundService
 
 N = TypeVar("N", int, float)
 
@@ -210,4 +215,66 @@ class Progress:
 
     def done(self) -> None:
         if self.enabled and self.shown:
+            print(file=sys.stderr)
+
+
+async def run_until_stopped(
+    service: BackgroundService,
+    work: Callable[[], Awaitable[object]],
+    status: Callable[[], str],
+) -> None:
+    """Open ``service`` and await ``work()``, with SIGINT and SIGTERM asking the service
+    to stop after the work in flight and, on a terminal, ``status()`` on one line of
+    stderr every half second; then close it. A :class:`ShipError` of the work is
+    raised once the service is closed."""
+    line = StatusLine(status)
+    failure: ShipError | None = None
+    await service.open()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_signals, service)
+            tasks.start_soon(line.run)
+            try:
+                await work()
+            except ShipError as exc:  # raised below, outside the task group
+                failure = exc
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        line.done()
+        await service.aclose()
+    if failure is not None:
+        raise failure
+
+
+async def _stop_on_signals(service: BackgroundService) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            service.stop()
+            return
+
+
+class StatusLine:
+    """One line on a terminal (stderr), rewritten every half second."""
+
+    def __init__(self, status: Callable[[], str]) -> None:
+        self.status = status
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    async def run(self) -> None:
+        if not self.enabled:
+            return
+        while True:
+            self.show()
+            await anyio.sleep(0.5)
+
+    def show(self) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {self.status()}"
+        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.show()
             print(file=sys.stderr)

@@ -6,19 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import time
 from typing import Any
 
 import anyio
 
-from .._exceptions import ShipError
 from .._ship.archive import Archiver
 from .._ship.engine import open_engine
 from .._ship.shipper import Shipper, ShipperStats
 from .._ship.target import parse_target
-from .arguments import CliError, add_dir, add_s3_options, count, seconds
+from .arguments import CliError, add_dir, add_s3_options, count, run_until_stopped, seconds
 
 # What a log record carries besides its message: left out of the JSON lines.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -118,27 +115,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _ship(shipper: Shipper, once: bool, give_up_after: float) -> int:
-    progress = _Progress(shipper)
-    failure: ShipError | None = None
-    await shipper.open()
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_stop_on_signals, shipper)
-            tasks.start_soon(progress.run)
-            try:
-                if once:
-                    await shipper.ship_once(give_up_after=give_up_after)
-                else:
-                    await shipper.run()
-            except ShipError as exc:  # raised below, outside the task group
-                failure = exc
-            finally:
-                tasks.cancel_scope.cancel()
-    finally:
-        progress.done()
-        await shipper.aclose()
-    if failure is not None:
-        raise failure
+    async def work() -> None:
+        if once:
+            await shipper.ship_once(give_up_after=give_up_after)
+        else:
+            await shipper.run()
+
+    await run_until_stopped(shipper, work, lambda: _status(shipper.stats()))
     stats = shipper.stats()
     if once or not sys.stderr.isatty():
         print(
@@ -156,43 +139,14 @@ async def _ship(shipper: Shipper, once: bool, give_up_after: float) -> int:
     return 0
 
 
-async def _stop_on_signals(shipper: Shipper) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            shipper.stop()  # after the batch in flight
-            return
-
-
-class _Progress:
-    """One line on a terminal: entries shipped, lag."""
-
-    def __init__(self, shipper: Shipper) -> None:
-        self.shipper = shipper
-        self.enabled = sys.stderr.isatty()
-        self.shown = False
-
-    async def run(self) -> None:
-        if not self.enabled:
-            return
-        while True:
-            self.show(self.shipper.stats())
-            await anyio.sleep(0.5)
-
-    def show(self, stats: ShipperStats) -> None:
-        age = stats.oldest_unshipped_age
-        lag = (
-            "caught up"
-            if not stats.lag_bytes and age is None
-            else (
-                f"lag {stats.lag_bytes:,} bytes in {stats.lag_files} files"
-                + (f", oldest {age:.1f}s" if age is not None else "")
-            )
+def _status(stats: ShipperStats) -> str:
+    age = stats.oldest_unshipped_age
+    lag = (
+        "caught up"
+        if not stats.lag_bytes and age is None
+        else (
+            f"lag {stats.lag_bytes:,} bytes in {stats.lag_files} files"
+            + (f", oldest {age:.1f}s" if age is not None else "")
         )
-        line = f"{time.strftime('%H:%M:%S')} shipped {stats.entries_shipped:,} entries; {lag}"
-        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            self.show(self.shipper.stats())
-            print(file=sys.stderr)
+    )
+    return f"shipped {stats.entries_shipped:,} entries; {lag}"

@@ -24,8 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self, Unpack
+from typing import Literal, Unpack
 
 import anyio
 import anyio.to_thread
@@ -34,16 +33,14 @@ from .. import _checkpoint as cp
 from .. import _fileops as ops
 from .._bounds import parse_bounds
 from .._exceptions import (
-    ShipError,
     ShipFatalError,
-    ShipperLockedError,
     ShipRejectedError,
     ShipRetryableError,
 )
 from .._policy import FileName, backoff_delay, parse_name
-from .._read.files import resolve_metrics_dir
 from .._read.filter import Filter, FilterKeywords
 from .._read.summary import Summary, summarize
+from .running import BackgroundService, metrics_dir_for, take_sink_lock
 from .s3 import ArchiveTarget, S3Store, check_source, parse_archive_url
 
 __all__ = ["Archiver", "ArchiverStats", "summarize_archive"]
@@ -77,7 +74,7 @@ class ArchiverStats:
     last_error: str | None = None
 
 
-class Archiver:
+class Archiver(BackgroundService):
     """Archive the completed files of ``base_path`` (the writer's directory) to S3.
 
     ::
@@ -141,11 +138,9 @@ class Archiver:
         self._directory: Path | None = None
         self._lock_fd: int | None = None
         self._conflicts: set[str] = set()
-        self._stop = anyio.Event()
+        super().__init__()  # _stop, the background task group, _failure
         self._one_pass = anyio.Lock()
         self._give_up_after: float | None = None
-        self._task_group: Any = None
-        self._failure: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -163,33 +158,6 @@ class Archiver:
     async def aclose(self) -> None:
         """Release the lock (the checkpoint is saved after every file)."""
         await anyio.to_thread.run_sync(self._close_blocking)
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._run_in_background)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        try:
-            await self._task_group.__aexit__(None, None, None)
-        finally:
-            self._task_group = None
-            await self.aclose()
-        if self._failure is not None and exc is None:
-            raise self._failure
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the upload in flight (safe from a signal
-        handler running on the loop)."""
-        self._stop.set()
 
     def stats(self) -> ArchiverStats:
         """A copy of the counters."""
@@ -246,17 +214,6 @@ class Archiver:
         finally:
             self._stats.running = False
 
-    async def _run_in_background(self) -> None:
-        try:
-            await self.run()
-        except ShipError as exc:
-            self._failure = exc
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with anyio.move_on_after(seconds):
-                await self._stop.wait()
-
     async def _pass(self) -> int:
         async with self._one_pass:
             todo = await anyio.to_thread.run_sync(self._todo)
@@ -310,32 +267,10 @@ class Archiver:
 
     # -- blocking parts (worker threads) ---------------------------------------------
 
-    def _metrics_dir(self) -> Path:
-        """The directory to archive. As for the shipper: an archiver may start before
-        its writer, on a base path with no ``metrics`` folder yet (made for it)."""
-        directory = resolve_metrics_dir(self._base_path)
-        if directory.name == "metrics" or directory != self._base_path:
-            return directory
-        names = os.listdir(directory)
-        if any(n.startswith((f"{self._prefix}_", cp.CHECKPOINT_PREFIX)) for n in names):
-            return directory  # the metrics folder itself, named otherwise
-        directory = directory / "metrics"
-        directory.mkdir(exist_ok=True)
-        return directory
-
     def _open_blocking(self) -> None:
-        directory = self._metrics_dir()
+        directory = metrics_dir_for(self._base_path, self._prefix)
         sink = self.target.sink_id
-        fd = os.open(cp.lock_path(directory, sink), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if not ops.lock_exclusive(fd, wait=False):
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise ShipperLockedError(
-                f"another archiver (pid {holder}) holds the lock of {directory} for"
-                f" {self.target.display()}"
-            )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd = take_sink_lock(directory, sink, self.target.display(), "archiver")
         try:
             path = cp.checkpoint_path(directory, sink)
             checkpoint = cp.load_checkpoint(path)

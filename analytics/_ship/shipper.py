@@ -24,28 +24,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.to_thread
 from pydantic_core import to_json
 
 from .. import _checkpoint as cp
-from .. import _fileops as ops
 from .._exceptions import (
     ShipError,
     ShipFatalError,
-    ShipperLockedError,
     ShipRejectedError,
     ShipRetryableError,
 )
 from .._policy import backoff_delay
-from .._read.files import resolve_metrics_dir
 from .._read.rows import fields_from_line
 from .archive import Archiver
 from .engine import Batch, Engine, Row, open_engine
 from .pending import PendingReader, Snapshot
+from .running import BackgroundService, metrics_dir_for, take_sink_lock
 from .target import Target, parse_target
 
 __all__ = ["Shipper", "ShipperHealth", "ShipperStats"]
@@ -115,7 +112,7 @@ class _Work:
         return bool(self.snapshot.segments)
 
 
-class Shipper:
+class Shipper(BackgroundService):
     """Ship the entries of ``base_path`` (the writer's directory) to ``to``.
 
     ::
@@ -192,13 +189,11 @@ class Shipper:
         self._directory: Path | None = None
         self._reader: PendingReader | None = None
         self._lock_fd: int | None = None
-        self._stop = anyio.Event()
+        super().__init__()  # _stop, the background task group, _failure
         self._one_batch = anyio.Lock()
         self._next: _Work | None = None  # read ahead while the previous batch was sent
         self._give_up_after: float | None = None
         self._stopped = anyio.Event()
-        self._task_group: Any = None
-        self._failure: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -231,32 +226,10 @@ class Shipper:
         if self.archiver is not None:
             await self.archiver.aclose()
 
-    async def __aenter__(self) -> Self:
-        await self.open()
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._run_in_background)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        try:
-            await self._task_group.__aexit__(None, None, None)
-        finally:
-            self._task_group = None
-            await self.aclose()
-        if self._failure is not None and exc is None:
-            raise self._failure
-
     def stop(self) -> None:
         """Ask :meth:`run` to return after the batch in flight (safe from a signal
         handler running on the loop)."""
-        self._stop.set()
+        super().stop()
         if self.archiver is not None:
             self.archiver.stop()
 
@@ -387,17 +360,6 @@ class Shipper:
         finally:
             self._stats.running = False
             self._stopped.set()
-
-    async def _run_in_background(self) -> None:
-        try:
-            await self.run()
-        except ShipError as exc:
-            self._failure = exc
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with anyio.move_on_after(seconds):
-                await self._stop.wait()
 
     async def _cycle(self) -> tuple[bool, _Work]:
         """Read, insert, record: one batch. One at a time per shipper (``run`` in the
@@ -539,33 +501,10 @@ class Shipper:
 
     # -- blocking parts (worker threads) ---------------------------------------------
 
-    def _metrics_dir(self) -> Path:
-        """The directory to ship. A shipper may start before its writer: a base path
-        with no ``metrics`` folder yet, and no data or checkpoint of its own, is the
-        writer's base path, and its ``metrics`` folder is made for it."""
-        directory = resolve_metrics_dir(self._base_path)
-        if directory.name == "metrics" or directory != self._base_path:
-            return directory
-        names = os.listdir(directory)
-        if any(n.startswith((f"{self._prefix}_", cp.CHECKPOINT_PREFIX)) for n in names):
-            return directory  # the metrics folder itself, named otherwise
-        directory = directory / "metrics"
-        directory.mkdir(exist_ok=True)
-        return directory
-
     def _open_files(self) -> None:
-        directory = self._metrics_dir()
+        directory = metrics_dir_for(self._base_path, self._prefix)
         sink = self.target.sink_id
-        fd = os.open(cp.lock_path(directory, sink), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if not ops.lock_exclusive(fd, wait=False):
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise ShipperLockedError(
-                f"another shipper (pid {holder}) holds the lock of {directory} for"
-                f" {self.target.display()}"
-            )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd = take_sink_lock(directory, sink, self.target.display(), "shipper")
         try:
             checkpoint = cp.load_checkpoint(cp.checkpoint_path(directory, sink))
             if checkpoint is None:

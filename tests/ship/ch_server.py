@@ -27,6 +27,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from tests.helpers import signal_and_reap
+
 __all__ = [
     "PASSWORD",
     "PASSWORD_USER",
@@ -181,15 +183,7 @@ class ClickHouseServer:
         self._signal(signal.SIGKILL, 30.0)
 
     def _signal(self, signum: int, timeout: float) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signum)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        signal_and_reap(self.process, signum, timeout)
 
     @property
     def http_url(self) -> str:

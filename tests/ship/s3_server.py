@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import signal_and_reap
+
 __all__ = [
     "ACCESS_KEY",
     "SECRET_KEY",
@@ -165,15 +167,7 @@ class SeaweedServer:
         self._signal(signal.SIGKILL, 30.0)
 
     def _signal(self, signum: int, timeout: float) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signum)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        signal_and_reap(self.process, signum, timeout)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

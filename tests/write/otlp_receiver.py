@@ -31,6 +31,8 @@ from typing import NoReturn
 
 import pytest
 
+from tests.helpers import signal_and_reap
+
 __all__ = ["LogRecordSeen", "OtlpReceiver", "find_rotel", "otlp_receiver"]
 
 STARTUP_TIMEOUT = 20.0
@@ -140,14 +142,7 @@ class OtlpReceiver:
     def stop(self) -> None:
         """SIGTERM to our pid, then SIGKILL if it lingers."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        signal_and_reap(process, signal.SIGTERM, 10)
 
     def cleanup(self) -> None:
         self.stop()

@@ -28,6 +28,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from tests.helpers import signal_and_reap
+
 __all__ = ["PrometheusServer", "find_prometheus", "prometheus_server"]
 
 STARTUP_TIMEOUT = 30.0
@@ -105,14 +107,7 @@ class PrometheusServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        signal_and_reap(process, signal.SIGTERM, 15)
 
     def cleanup(self) -> None:
         self.stop()
