@@ -48,14 +48,22 @@ GZ_READ_CHUNK = 256 * 1024
 NEW_SUFFIX = ".new"
 """A file being created: locked under this name first, then linked to its real name."""
 
+_STAGING_ATTEMPTS = 20
+"""How often :func:`open_new` starts over when its ``.new`` file is removed under it."""
+
 
 def open_new(path: Path) -> int:
     """Create ``path`` for appending, failing if it exists; return a locked fd.
 
     The file is created and locked under ``<name>.new`` and only then linked to its
-    real name, so no other process can ever see it unlocked (and take it for a file
-    nobody writes). ``O_EXCL`` and ``link`` make "never overwrite an existing file" a
-    kernel guarantee.
+    real name, so no other process can ever see it unlocked under its real name (and
+    take it for a file nobody writes). ``O_EXCL`` and ``link`` make "never overwrite
+    an existing file" a kernel guarantee.
+
+    Between its creation and its lock, the ``.new`` file can be taken for one left by
+    a crash and removed by another process starting up (:func:`remove_leftovers`
+    removes only what it can lock). Once locked it is safe, so after locking this
+    checks that the name still holds this file, and starts over if not.
 
     Raises:
         FileExistsError: the name is taken.
@@ -63,16 +71,21 @@ def open_new(path: Path) -> int:
     """
     staging = path.with_name(path.name + NEW_SUFFIX)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-    fd = os.open(staging, flags, 0o644)
-    try:
-        lock_exclusive(fd)
-        os.link(staging, path)
-    except BaseException:
-        os.close(fd)
+    for _ in range(_STAGING_ATTEMPTS):
+        fd = os.open(staging, flags, 0o644)
+        try:
+            lock_exclusive(fd)
+            if not same_file(staging, fd):
+                os.close(fd)  # removed by another process's clean-up: not ours now
+                continue
+            os.link(staging, path)
+        except BaseException:
+            os.close(fd)
+            unlink(staging)
+            raise
         unlink(staging)
-        raise
-    unlink(staging)
-    return fd
+        return fd
+    raise FileNotFoundError(f"{staging} was removed {_STAGING_ATTEMPTS} times while being created")
 
 
 def data_file_names(directory: Path, prefix: str) -> tuple[list[FileName], list[str]]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from analytics import JSONLWriter
+import pytest
+
+from analytics import JSONLWriter, _fileops
 from analytics._policy import format_name
+from analytics._write.storage import remove_leftovers
 
 from ..helpers import entry, lines_of, read_all
 
@@ -108,3 +113,84 @@ class TestRepairOnStart:
             live.current_file.write_bytes(b"")  # clean up for the strict read below
             await live.write(entry(0))
         assert len(read_all(tmp_path / "metrics")) == 1
+
+
+class TestCreationRacesAnotherProcessesRepair:
+    """A file being created is ``<name>.new`` for a moment before it is locked; another
+    process starting up in that moment takes it for a crash's leftover and removes it.
+    The creator must notice and start over, not fail (found by four processes starting
+    on one directory at once)."""
+
+    def test_a_staging_file_removed_before_its_lock_is_made_again(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        real_lock = _fileops.lock_exclusive
+        repairs = 0
+
+        def repair_runs_first(fd: int, *, wait: bool = True) -> bool:
+            nonlocal repairs
+            if repairs < 2:  # twice in a row: the second attempt is raced too
+                repairs += 1
+                remove_leftovers(tmp_path, "metrics")
+            return real_lock(fd, wait=wait)
+
+        monkeypatch.setattr(_fileops, "lock_exclusive", repair_runs_first)
+        path = tmp_path / format_name("metrics", time.time_ns(), 999_999, "deadbeef")
+        fd = _fileops.open_new(path)
+        try:
+            assert repairs == 2
+            assert _fileops.same_file(path, fd)
+            other = os.open(path, os.O_RDONLY)
+            try:
+                assert not _fileops.lock_exclusive(other, wait=False)  # still locked
+            finally:
+                os.close(other)
+            assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+        finally:
+            os.close(fd)
+
+    def test_a_locked_staging_file_is_left_alone_by_repair(self, tmp_path: Path) -> None:
+        """The other half of the rule: once locked, repair cannot remove it."""
+        staging = tmp_path / (format_name("metrics", time.time_ns(), 999_999, "deadbeef") + ".new")
+        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            assert _fileops.lock_exclusive(fd)
+            remove_leftovers(tmp_path, "metrics")
+            assert _fileops.same_file(staging, fd)
+        finally:
+            os.close(fd)
+        remove_leftovers(tmp_path, "metrics")  # now nobody holds it: a crash's leftover
+        assert not staging.exists()
+
+    @pytest.mark.slow
+    def test_creating_files_while_another_process_repairs_in_a_loop(self, tmp_path: Path) -> None:
+        """The real race, with a real second process doing nothing but start-up repair."""
+        created = 0
+        with subprocess.Popen(
+            [sys.executable, "-c", REPAIR_LOOP, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        ) as repairer:
+            try:
+                assert repairer.stdout is not None
+                assert repairer.stdout.readline() == "ready\n"
+                for k in range(10_000):
+                    path = tmp_path / format_name("metrics", time.time_ns(), 999_999, f"{k:08x}")
+                    fd = _fileops.open_new(path)
+                    assert _fileops.same_file(path, fd)
+                    os.close(fd)
+                    path.unlink()  # a small directory: the repairer goes round fast
+                    created += 1
+            finally:
+                repairer.kill()
+        assert created == 10_000
+        assert list(tmp_path.iterdir()) == []
+
+
+REPAIR_LOOP = """
+import sys
+from pathlib import Path
+from analytics._write.storage import remove_leftovers
+directory = Path(sys.argv[1])
+print("ready", flush=True)
+while True:
+    remove_leftovers(directory, "metrics")
+"""

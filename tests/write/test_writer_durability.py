@@ -183,10 +183,15 @@ def _run_processes(base: Path, procs: int, count: int, max_files: int) -> list[s
         for k in range(procs)
     ]
     outputs = []
-    for child in children:
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err
-        outputs.append(out.strip())
+    try:
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+            outputs.append(out.strip())
+    finally:  # one failing child must not leave the others running into later tests
+        for child in children:
+            with child:
+                child.kill()
     return outputs
 
 
