@@ -132,8 +132,9 @@ def _open_regular(path: Path, flags: int) -> int | None:
 
 def open_append(path: Path) -> int | None:
     """Open an existing regular file for appending and lock it; ``None`` if another
-    holder has it locked (a live writer, or a compression in progress) or it is not a
-    regular file.
+    holder has it locked (a live writer, or a compression in progress), it is not a
+    regular file, or it was removed between the open and the lock (a compression or
+    retention in another process that held it until it was gone).
 
     Raises:
         OSError: it cannot be opened (``IsADirectoryError`` for a directory).
@@ -141,7 +142,7 @@ def open_append(path: Path) -> int | None:
     fd = _open_regular(path, os.O_RDWR | os.O_APPEND)
     if fd is None:
         return None
-    if not lock_exclusive(fd, wait=False):
+    if not lock_exclusive(fd, wait=False) or not same_file(path, fd):
         os.close(fd)
         return None
     return fd

@@ -1,4 +1,4 @@
-"""Blocking primitives: compression in chunks."""
+"""Blocking primitives: compression in chunks, and opening a file to continue it."""
 
 from __future__ import annotations
 
@@ -32,3 +32,33 @@ class TestNamingAndCompression:
         assert gzip.decompress(packed) == data
         with gzip.open(tmp_path / "out.gz") as f:
             assert f.read() == data
+
+
+class TestOpenAppend:
+    def test_a_file_removed_between_the_open_and_the_lock_is_not_taken(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another process compressing the file holds its lock until the source is gone;
+        the lock that then succeeds is on a file with no name: not one to continue."""
+        path = tmp_path / "a.jsonl"
+        path.write_bytes(b"{}\n")
+        real_lock = _fileops.lock_exclusive
+
+        def compressed_meanwhile(fd: int, *, wait: bool = True) -> bool:
+            path.unlink()
+            return real_lock(fd, wait=wait)
+
+        monkeypatch.setattr(_fileops, "lock_exclusive", compressed_meanwhile)
+        assert _fileops.open_append(path) is None
+
+    def test_an_unlocked_file_is_taken_and_a_locked_one_is_not(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        path.write_bytes(b"{}\n")
+        fd = _fileops.open_append(path)
+        assert fd is not None
+        try:
+            assert _fileops.open_append(path) is None  # held by the first
+            os.write(fd, b"[]\n")
+            assert path.read_bytes() == b"{}\n[]\n"
+        finally:
+            os.close(fd)
