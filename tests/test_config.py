@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class TestWriterConfig:
         assert c.fsync == "rotate"
         assert c.on_full == "wait"
         assert c.compress_level == 6
+        assert c.compressor == "zlib"
         assert c.filename_prefix == "metrics"
 
     def test_is_frozen_and_equal_by_value(self) -> None:
@@ -109,6 +111,7 @@ class TestWriterOptionErrors:
             ({"flush_interval": -1.0}, "flush_interval"),
             ({"flush_interval": "soon"}, "flush_interval"),
             ({"compress_level": 10}, "compress_level"),
+            ({"compressor": "lz4"}, "compressor"),
             ({"fsync": "sometimes"}, "fsync"),
             ({"max_pending": 0}, "max_pending"),
             ({"on_full": "block"}, "on_full"),
@@ -122,6 +125,16 @@ class TestWriterOptionErrors:
             JSONLWriter(tmp_path, **options)
         assert isinstance(info.value, AnalyticsError)
         assert isinstance(info.value, ValueError)
+
+    def test_isal_without_its_package_names_the_extra(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "isal", None)  # as if not installed
+        with pytest.raises(ConfigError, match=r"compressor.*pip install '.*\[isal\]'"):
+            JSONLWriter(tmp_path, compressor="isal")
+        with pytest.raises(ConfigError, match=r"ANALYTICS_COMPRESSOR"):
+            WriterConfig.from_env(environ={"ANALYTICS_COMPRESSOR": "isal"})
+        assert JSONLWriter(tmp_path).config.compressor == "zlib"  # the default needs nothing
 
     def test_unknown_unit_message_explains_the_units(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"KB = 1000 bytes, KiB = 1024 bytes"):

@@ -95,6 +95,7 @@ class Archive:
         self.directory = directory
         self.config = config
         self.sync = config.fsync != "never"
+        self.codec = ops.GzipCodec.of(config.compressor, config.compress_level)
         self.strangers: set[str] = set()  # non-regular files named like ours, warned of
         self.gz_sizes: dict[str, int] = {}  # a .gz file never changes once named
         self.files = 0  # our files in the directory, at the last scan
@@ -154,7 +155,7 @@ class Archive:
                 return False
             if fresh or not final.exists():
                 tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
-                ops.compress_to(fd, tmp, self.config.compress_level, sync=self.sync)
+                ops.compress_to(fd, tmp, self.codec, sync=self.sync)
                 ops.link_no_replace(tmp, final)
                 if self.sync:
                     ops.fsync_dir(self.directory)

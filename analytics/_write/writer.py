@@ -100,6 +100,8 @@ class JSONLWriter:
         flush_interval: seconds (or ``"500ms"``, a ``timedelta``...) an entry may wait
             in the buffer at most.
         compress_level: gzip level 1-9 for rotated files.
+        compressor: ``"zlib"`` (default) or ``"isal"`` (extra ``[isal]``: several
+            times faster, files about 10 % larger), what makes the gzip files.
         fsync: ``"never"``, ``"rotate"`` (default) or ``"always"``; see docs/durability.md.
         max_pending: at most this many entries accepted but not yet written.
         on_full: ``"wait"`` (default), ``"drop_newest"`` or ``"raise"`` when
@@ -124,6 +126,7 @@ class JSONLWriter:
         buffer_size: int = 100,
         flush_interval: float | str | timedelta = 1.0,
         compress_level: int = 6,
+        compressor: Literal["zlib", "isal"] = "zlib",
         fsync: Literal["never", "rotate", "always"] = "rotate",
         max_pending: int = 10_000,
         on_full: Literal["wait", "drop_newest", "raise"] = "wait",
@@ -142,6 +145,7 @@ class JSONLWriter:
                 buffer_size=buffer_size,
                 flush_interval=flush_interval,
                 compress_level=compress_level,
+                compressor=compressor,
                 fsync=fsync,
                 max_pending=max_pending,
                 on_full=on_full,

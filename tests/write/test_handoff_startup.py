@@ -35,7 +35,8 @@ CHILD = textwrap.dedent(
     async def main(directory):
         sys.addaudithook(hook)
         async with JSONLWriter(
-            directory, max_file_size=4000, max_files=3, max_age=3600, flush_interval=0.01
+            directory, max_file_size=4000, max_files=3, max_age=3600, flush_interval=0.01,
+            **OPTIONS
         ) as writer:
             metrics = MetricsWriter(writer)
             for i in range(60):
@@ -60,14 +61,17 @@ CHILD = textwrap.dedent(
                           "compressions": stats.compressions,
                           "deleted": stats.files_deleted}))
 
+    OPTIONS = json.loads(sys.argv[2])
     asyncio.run(main(sys.argv[1]))
     """
 )
 
 
-def run_child(directory: Path, preamble: str = "") -> dict[str, Any]:
+def run_child(
+    directory: Path, preamble: str = "", options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", preamble + CHILD, str(directory)],
+        [sys.executable, "-c", preamble + CHILD, str(directory), json.dumps(options or {})],
         capture_output=True,
         text=True,
         timeout=120,
@@ -84,6 +88,17 @@ def test_a_whole_writer_life_imports_nothing(tmp_path: Path) -> None:
     assert result["rotations"]
     assert result["compressions"]
     assert result["deleted"]
+    assert result["imported"] == []
+
+
+def test_a_writer_life_with_isal_imports_nothing_after_its_configuration(
+    tmp_path: Path,
+) -> None:
+    """``compressor="isal"`` imports isal when the option is validated (the
+    application's configuration, before the writer's life), never at a compression."""
+    configure = "from analytics import WriterConfig\nWriterConfig(compressor='isal')\n"
+    result = run_child(tmp_path, preamble=configure, options={"compressor": "isal"})
+    assert result["compressions"]
     assert result["imported"] == []
 
 

@@ -6,6 +6,7 @@ import gzip
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -70,10 +71,14 @@ class TestRotation:
 
 
 class TestCompression:
+    @pytest.mark.parametrize("compressor", ["zlib", "isal"])
     async def test_rotated_files_are_gzipped_and_the_active_one_is_not(
-        self, tmp_path: Path
+        self, tmp_path: Path, compressor: Literal["zlib", "isal"]
     ) -> None:
-        async with JSONLWriter(tmp_path, max_file_size=3000, max_files=1000) as writer:
+        """With either compressor: standard gzip files, which the stdlib reads."""
+        async with JSONLWriter(
+            tmp_path, max_file_size=3000, max_files=1000, compressor=compressor
+        ) as writer:
             written = [entry(i, size=60) for i in range(200)]
             await writer.write_batch(written)
         assert active_files(writer.metrics_dir) == [writer.current_file]

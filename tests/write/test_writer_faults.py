@@ -233,12 +233,14 @@ class TestCompressionFaults:
         real = _fileops.compress_to
         failures = [1]
 
-        def failing_compress(src_fd: int, tmp: Path, level: int, *, sync: bool) -> None:
+        def failing_compress(
+            src_fd: int, tmp: Path, codec: _fileops.GzipCodec, *, sync: bool
+        ) -> None:
             if failures[0]:
                 failures[0] -= 1
                 tmp.write_bytes(b"\x1f\x8b half a gzip")  # a real partial output
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real(src_fd, tmp, level, sync=sync)
+            real(src_fd, tmp, codec, sync=sync)
 
         monkeypatch.setattr(_fileops, "compress_to", failing_compress)
         async with JSONLWriter(tmp_path, max_file_size=600, max_files=100) as writer:
