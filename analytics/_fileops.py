@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+from ._bounds import TimeBounds, gzip_header, gzip_trailer
 from ._policy import FileName, parse_name
 
 __all__ = [
@@ -304,10 +305,12 @@ level 0 compresses too little to be worth a level of ours)."""
 
 @dataclass(frozen=True)
 class GzipCodec:
-    """A zlib-like module (``compress``, ``compressobj``) and the level to give it."""
+    """A zlib-like module (``compress``, ``compressobj``, ``crc32``), the level to give
+    it, and the ``compress_level`` it stands for (which the gzip header names)."""
 
     module: ModuleType
     level: int
+    setting: int
 
     @classmethod
     def of(cls, compressor: Compressor, level: int) -> GzipCodec:
@@ -319,12 +322,20 @@ class GzipCodec:
         if compressor == "isal":
             from isal import isal_zlib
 
-            return cls(isal_zlib, ISAL_LEVELS[level])
-        return cls(zlib, level)
+            return cls(isal_zlib, ISAL_LEVELS[level], level)
+        return cls(zlib, level, level)
 
 
-def compress_to(src_fd: int, tmp_path: Path, codec: GzipCodec, *, sync: bool) -> None:
-    """Stream the file open on ``src_fd`` into a new gzip file at ``tmp_path``.
+def compress_to(
+    src_fd: int,
+    tmp_path: Path,
+    codec: GzipCodec,
+    *,
+    sync: bool,
+    bounds: TimeBounds | None = None,
+) -> None:
+    """Stream the file open on ``src_fd`` into a new gzip file at ``tmp_path``, with
+    the entries' time span in its header when ``bounds`` are known (see ``_bounds``).
 
     Reads and compresses in bounded chunks, never the whole file at once. zlib and
     ISA-L release the GIL while they work, so the event loop keeps running on the
@@ -344,21 +355,27 @@ def compress_to(src_fd: int, tmp_path: Path, codec: GzipCodec, *, sync: bool) ->
         # Each system call or zlib call here gives up the GIL, and getting it back can
         # take a while when the event loop is busy: so as few calls as possible. A
         # short read is the end of a regular file; a file that fits in one chunk is
-        # compressed in one call (wbits=31: the gzip header and CRC-32 trailer too),
-        # and the last chunk's output goes out in the same write as the trailer.
+        # compressed in one call, and written in one write with its header and
+        # trailer. The body is raw deflate (wbits=-15): the header is ours, to hold
+        # the bounds, and the trailer is the CRC-32 and size of what went in.
+        header = gzip_header(bounds, level=codec.setting)
         count = os.preadv(src_fd, [buffer], 0)
         if count < CHUNK_SIZE:
-            compressed = library.compress(view[:count], level, wbits=31)
-            write_all(out, compressed)
+            chunk = view[:count]
+            body = library.compress(chunk, level, wbits=-15)
+            write_all(out, header + body + gzip_trailer(library.crc32(chunk), count))
         else:
-            deflate = library.compressobj(level, library.DEFLATED, 31)
-            offset = count
+            deflate = library.compressobj(level, library.DEFLATED, -15)
+            crc, offset, pending = 0, count, header
             while True:
-                compressed = deflate.compress(view[:count])
+                chunk = view[:count]
+                crc = library.crc32(chunk, crc)
+                compressed = pending + deflate.compress(chunk)
                 if count < CHUNK_SIZE:
-                    write_all(out, compressed + deflate.flush())
+                    write_all(out, compressed + deflate.flush() + gzip_trailer(crc, offset))
                     break
                 write_all(out, compressed)
+                pending = b""
                 count = os.preadv(src_fd, [buffer], offset)
                 offset += count
         if sync:

@@ -4,6 +4,7 @@ and read back exactly, invisible to gzip readers, and unknown rather than wrong.
 from __future__ import annotations
 
 import gzip
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analytics import MetricEntry
 from analytics._bounds import (
+    EntrySpan,
     TimeBounds,
     epoch_us,
     from_epoch_us,
@@ -21,6 +24,7 @@ from analytics._bounds import (
 )
 
 from .helpers import T0, write_gz_with_bounds
+from .strategies import aware_datetimes, entries
 
 moments = st.datetimes(
     min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
@@ -73,3 +77,60 @@ class TestHeader:
     def test_bounds_whose_first_is_after_last_are_refused(self) -> None:
         backwards = TimeBounds(epoch_us(T0), epoch_us(T0) - 1)
         assert parse_bounds(gzip_header(backwards, level=6)) is None
+
+
+class TestEntrySpan:
+    """The writer's span of a file, read from the lines it writes: exactly the
+    earliest and latest entry time, or unknown, never wrong."""
+
+    @given(
+        st.lists(
+            st.tuples(entries, st.text(min_size=1), aware_datetimes, st.booleans()),
+            min_size=1,
+            max_size=30,
+        ),
+        st.lists(st.integers(0, 30), max_size=5),
+    )
+    def test_is_the_earliest_and_latest_entry_time_however_batched(
+        self, made: list[tuple[MetricEntry, str, datetime, bool]], cuts: list[int]
+    ) -> None:
+        """Any id (quotes, backslashes, newlines), nested "id" and "timestamp" keys in
+        the data, times in any order and zone, and any split into batches."""
+        lines = []
+        times = []
+        for entry, entry_id, moment, decoy in made:
+            data = {"id": "zzz", "timestamp": "9999-12-31T23:59:59+00:00"} if decoy else {}
+            fields = entry.model_dump()
+            fields.update(id=entry_id, timestamp=moment, data={**entry.data, **data})
+            line = MetricEntry.model_validate(fields).to_json_line()  # as the writer gets it
+            lines.append(line)
+            times.append(epoch_us(MetricEntry.from_json_line(line).timestamp))
+        span = EntrySpan()
+        edges = sorted({0, len(lines), *(c for c in cuts if c < len(lines))})
+        for start, end in itertools.pairwise(edges):
+            span.add(b"".join(lines[start:end]), end - start)
+        assert span.bounds() == TimeBounds(min(times), max(times))
+
+    def test_a_line_not_in_the_writers_form_makes_it_unknown_for_good(self) -> None:
+        ours = MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line()
+        span = EntrySpan()
+        span.add(ours, 1)
+        assert span.bounds() == TimeBounds.of(T0, T0)
+        span.add(ours + b'{"timestamp": "2026-01-01T00:00:00+00:00", "id": "x"}\n', 2)
+        assert span.bounds() is None
+        span.add(ours, 1)
+        assert span.bounds() is None
+
+    def test_a_count_that_does_not_match_the_lines_makes_it_unknown(self) -> None:
+        line = MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line()
+        span = EntrySpan()
+        span.add(line + line, 3)
+        assert span.bounds() is None
+
+    def test_a_file_with_lines_it_never_saw_has_no_span(self) -> None:
+        span = EntrySpan(complete=False)
+        span.add(MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line(), 1)
+        assert span.bounds() is None
+
+    def test_nothing_taken_in_is_no_span(self) -> None:
+        assert EntrySpan().bounds() is None

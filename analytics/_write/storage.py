@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import _fileops as ops
+from .._bounds import EntrySpan, TimeBounds
 from .._checkpoint import RetentionGuard
 from .._config import WriterConfig
 from .._policy import (
@@ -52,6 +53,9 @@ class CompressJob:
 
     path: Path
     fd: int | None = None
+    bounds: TimeBounds | None = None
+    """The entries' time span, known only for a file this writer made and held since
+    (a fresh job): it goes into the ``.gz`` header."""
 
 
 @dataclass
@@ -155,7 +159,8 @@ class Archive:
                 return False
             if fresh or not final.exists():
                 tmp = job.path.with_name(job.path.name + _TMP_SUFFIX)
-                ops.compress_to(fd, tmp, self.codec, sync=self.sync)
+                bounds = job.bounds if fresh else None  # unlocked meanwhile: unknown
+                ops.compress_to(fd, tmp, self.codec, sync=self.sync, bounds=bounds)
                 ops.link_no_replace(tmp, final)
                 if self.sync:
                     ops.fsync_dir(self.directory)
@@ -310,6 +315,8 @@ class Storage:
         """The active file is empty and from an interval that has ended: the next
         batch goes to a new file (an idle writer creates no files)."""
         self._sealing_before: int | None = None  # boundary being sealed (ns), if any
+        self.span = EntrySpan()
+        """The time span of the active file's entries (for its ``.gz`` header)."""
         self.archive = Archive(directory, config)
 
     @property
@@ -361,6 +368,7 @@ class Storage:
             ):
                 self.fd, self.path, self.size = fd, path, ops.file_size(fd)
                 self.created_ns = info.created_ns
+                self.span = EntrySpan(complete=False)  # holds lines it never saw
                 outcome.continued = True
             else:
                 # Let go of the lock: holding one descriptor per leftover file could
@@ -403,6 +411,7 @@ class Storage:
             ops.fsync_dir(self.directory)  # every flush durable: the name must be too
         self.fd, self.path, self.size = fd, path, 0
         self.created_ns = info.created_ns
+        self.span = EntrySpan()
         self.stale = False
 
     # -- write ---------------------------------------------------------------------
@@ -487,6 +496,7 @@ class Storage:
                 self._rotate(outcome)
                 continue
             data = b"".join(lines[done : done + fit])
+            self.span.add(data, fit)  # before the write: a span too wide is still true
             self._append(data)
             done += fit
             outcome.written = done
@@ -542,7 +552,7 @@ class Storage:
     def _rotate(self, outcome: WriteOutcome) -> None:
         assert self.fd is not None
         assert self.path is not None
-        old = CompressJob(self.path, self.fd)
+        old = CompressJob(self.path, self.fd, self.span.bounds())
         if self._sync:
             ops.fsync(self.fd)
             if not self.config.compress_old:

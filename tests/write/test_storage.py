@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from analytics import (
-    JSONLWriter,
-)
-from analytics._policy import parse_name
+from analytics import JSONLWriter, MetricEntry
+from analytics._bounds import TimeBounds, epoch_us, read_bounds
+from analytics._policy import format_name, parse_name
 from analytics.testing import write_data_file
 
 from ..helpers import active_files, entry, gz_files, ids_of, lines_of, our_files, read_all
@@ -89,6 +89,50 @@ class TestCompression:
                 assert f.read().endswith(b"\n")
         assert not list(writer.metrics_dir.glob("*.tmp"))
         assert sorted(e.id for e in read_all(writer.metrics_dir)) == sorted(e.id for e in written)
+
+    @pytest.mark.parametrize("compressor", ["zlib", "isal"])
+    async def test_each_gz_records_the_time_span_of_its_entries(
+        self, tmp_path: Path, compressor: Literal["zlib", "isal"]
+    ) -> None:
+        """Entries in any time order (back-dated, from other clocks): each rotated file's
+        header holds exactly its earliest and latest entry time, so readers can skip
+        it by time without opening it."""
+        start = datetime(2026, 3, 1, tzinfo=UTC)
+        written = [
+            entry(i, size=60).model_copy(
+                update={"timestamp": start + timedelta(seconds=(i * 37) % 101, microseconds=i)}
+            )
+            for i in range(200)
+        ]
+        async with JSONLWriter(
+            tmp_path, max_file_size=3000, max_files=1000, compressor=compressor
+        ) as writer:
+            for batch in range(0, 200, 7):
+                await writer.write_batch(written[batch : batch + 7])
+        zipped = gz_files(writer.metrics_dir)
+        assert len(zipped) >= 5
+        for path in zipped:
+            times = [
+                epoch_us(MetricEntry.from_json_line(line).timestamp) for line in lines_of(path)
+            ]
+            assert read_bounds(path) == TimeBounds(min(times), max(times)), path.name
+
+    async def test_a_file_continued_from_an_earlier_process_gets_no_span(
+        self, tmp_path: Path
+    ) -> None:
+        """Its first lines were written by another process: the span this writer saw
+        would be too narrow, so none is claimed (readers read such a file)."""
+        metrics_dir = tmp_path / "metrics"
+        metrics_dir.mkdir()
+        name = format_name("metrics", time.time_ns() - 10**9, 999_999, "deadbeef")
+        (metrics_dir / name).write_bytes(entry(0).to_json_line())
+        async with JSONLWriter(tmp_path, max_file_size=1000, max_files=1000) as writer:
+            assert writer.current_file == metrics_dir / name
+            await writer.write_batch([entry(i, size=100) for i in range(1, 30)])
+        spans = {p.name: read_bounds(p) for p in gz_files(writer.metrics_dir)}
+        assert spans[name + ".gz"] is None
+        assert len(spans) >= 2
+        assert all(bounds is not None for other, bounds in spans.items() if other != name + ".gz")
 
     async def test_names_of_compressed_files_keep_the_creation_time(self, tmp_path: Path) -> None:
         active_names: list[str] = []

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from analytics import AnalyticsError, JSONLWriter, WriteError, WriterClosedError, _fileops
+from analytics._bounds import TimeBounds, read_bounds
 
 from ..helpers import entry, ids_of, our_files, read_all
 
@@ -232,15 +233,22 @@ class TestCompressionFaults:
         monkeypatch.setattr("analytics._write.flusher.COMPRESS_RETRY", 0.05)
         real = _fileops.compress_to
         failures = [1]
+        spans: list[tuple[str, TimeBounds | None]] = []
 
         def failing_compress(
-            src_fd: int, tmp: Path, codec: _fileops.GzipCodec, *, sync: bool
+            src_fd: int,
+            tmp: Path,
+            codec: _fileops.GzipCodec,
+            *,
+            sync: bool,
+            bounds: TimeBounds | None = None,
         ) -> None:
+            spans.append((tmp.name, bounds))
             if failures[0]:
                 failures[0] -= 1
                 tmp.write_bytes(b"\x1f\x8b half a gzip")  # a real partial output
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real(src_fd, tmp, codec, sync=sync)
+            real(src_fd, tmp, codec, sync=sync, bounds=bounds)
 
         monkeypatch.setattr(_fileops, "compress_to", failing_compress)
         async with JSONLWriter(tmp_path, max_file_size=600, max_files=100) as writer:
@@ -262,6 +270,12 @@ class TestCompressionFaults:
             assert writer.stats().compressions >= 1
         assert not list(writer.metrics_dir.glob("*.tmp"))
         assert [e.id for e in read_all(writer.metrics_dir)] == [e.id for e in written]
+        # The first try knew the file's time span; the retry, of a file left unlocked
+        # in between (another process may have continued it), does not claim one.
+        failed = spans[0][0]
+        assert spans[0][1] is not None
+        assert [bounds for name, bounds in spans[1:] if name == failed] == [None]
+        assert read_bounds(writer.metrics_dir / failed.removesuffix(".tmp")) is None
 
 
 CHILD = textwrap.dedent(
