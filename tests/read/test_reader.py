@@ -17,7 +17,7 @@ from analytics import (
     read_entries,
 )
 
-from ..helpers import T0, at, write_file
+from ..helpers import T0, at, gz_files, lines_of, write_file
 
 
 class TestIterEntries:
@@ -68,6 +68,34 @@ class TestIterEntries:
         late = ReadStats()
         assert list(iter_entries(tmp_path, until=T0 - timedelta(hours=1), stats=late)) == old
         assert late.files_skipped >= 4
+
+    async def test_files_the_writer_compressed_are_skipped_by_their_span(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """End to end: the spans the writer records are the ones the reader prunes by
+        (entries dated a day apart, as an import of older data would be). The older
+        files are cut to their header afterwards: had the reader opened one, it would
+        have found the damage and said so."""
+        older = [at(-86400 + i, data={"pad": "x" * 80}) for i in range(60)]
+        newer = [at(i, data={"pad": "x" * 80}) for i in range(60)]
+        async with JSONLWriter(tmp_path, max_file_size=2000, max_files=1000) as writer:
+            await writer.write_batch(older)
+            await writer.flush()
+            await writer.write_batch(newer)
+        old_files = [
+            path
+            for path in gz_files(writer.metrics_dir)
+            if all(MetricEntry.from_json_line(line).timestamp < T0 for line in lines_of(path))
+        ]
+        assert len(old_files) >= 3
+        for path in old_files:
+            path.write_bytes(path.read_bytes()[:40])  # the header, and a torn stream
+        stats = ReadStats()
+        with caplog.at_level("WARNING", logger="analytics"):
+            found = [e.id for e in iter_entries(tmp_path, since=T0, stats=stats)]
+        assert found == [e.id for e in newer]
+        assert stats.files_skipped >= len(old_files)
+        assert [r.getMessage() for r in caplog.records if r.name == "analytics"] == []
 
     def test_a_slightly_unordered_file_still_comes_out_in_order(self, tmp_path: Path) -> None:
         entries = [at(i) for i in range(100)]
