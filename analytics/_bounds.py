@@ -15,7 +15,6 @@ version, a leftover compressed by another process) is simply read.
 from __future__ import annotations
 
 import os
-import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -24,10 +23,12 @@ from datetime import UTC, datetime
 __all__ = [
     "BOUNDS_SUBFIELD",
     "EntrySpan",
+    "Span",
     "TimeBounds",
     "gzip_header",
     "gzip_trailer",
     "read_bounds",
+    "widen",
 ]
 
 BOUNDS_SUBFIELD = b"AT"  # SI1, SI2: "analytics time"
@@ -79,55 +80,44 @@ def from_epoch_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-# The entry time of a line as MetricEntry.to_json_line writes it: "id" is the first key
-# and "timestamp" the second, the time in UTC as "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00".
-# A string inside "id" cannot end it early (its quotes are escaped), and a raw newline
-# occurs only between lines. In this one form, byte order is time order ("+" sorts
-# before the digits, so a time without a fraction sorts before one with).
-_ID_AND_TIME = rb'\{"id":"[^"\\]*(?:\\.[^"\\]*)*","timestamp":"'
-_TIME = rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00)\""
-_FIRST_LINE_TIME = re.compile(_ID_AND_TIME + _TIME)
-_LATER_LINE_TIMES = re.compile(rb"\n" + _ID_AND_TIME + _TIME)
+Span = tuple[datetime, datetime]
+"""The earliest and latest entry time of a batch of entries."""
+
+
+def widen(span: Span | None, other: Span) -> Span:
+    """``span`` grown to cover ``other`` (``other`` if there is no ``span``)."""
+    if span is None:
+        return other
+    return (min(span[0], other[0]), max(span[1], other[1]))
 
 
 class EntrySpan:
-    """The earliest and latest entry time of the lines written to one file, read from
-    the lines as they are written (one regular-expression pass per batch, in C).
+    """The earliest and latest entry time in one file, grown by the span of every batch
+    that puts lines in it. A batch split over two files gives both its whole span: a
+    span wider than the file's entries is still true (readers open the file a little
+    more often), one narrower would hide entries, and is never made.
 
-    Unknown (``None`` bounds) as soon as one line is not in the form the writer
-    serializes, or when the file held lines this span did not see (a file continued
-    from an earlier process): a file without bounds is simply read.
+    Unknown (``None`` bounds) when the file held lines before this span saw it (a file
+    continued from an earlier process), or took lines without a span: a file without
+    bounds is simply read.
     """
 
     def __init__(self, *, complete: bool = True) -> None:
         self.known = complete
-        self._first: bytes | None = None
-        self._last: bytes | None = None
+        self._span: Span | None = None
 
-    def add(self, data: bytes, lines: int) -> None:
-        """Take in ``data``: ``lines`` whole lines, each ending in a newline."""
-        if not self.known or not lines:
-            return
-        head = _FIRST_LINE_TIME.match(data)
-        times = _LATER_LINE_TIMES.findall(data)
-        if head is None or len(times) != lines - 1:
+    def add(self, span: Span | None) -> None:
+        """Take in a batch (or part of one) whose entries lie within ``span``."""
+        if span is None:
             self.known = False
-            return
-        times.append(head.group(1))
-        first, last = min(times), max(times)
-        if self._first is None or first < self._first:
-            self._first = first
-        if self._last is None or last > self._last:
-            self._last = last
+        elif self.known:
+            self._span = widen(self._span, span)
 
     def bounds(self) -> TimeBounds | None:
-        """The span of every line taken in; ``None`` if unknown or empty."""
-        if not self.known or self._first is None or self._last is None:
+        """The span of every batch taken in; ``None`` if unknown or empty."""
+        if not self.known or self._span is None:
             return None
-        return TimeBounds(
-            epoch_us(datetime.fromisoformat(self._first.decode())),
-            epoch_us(datetime.fromisoformat(self._last.decode())),
-        )
+        return TimeBounds.of(*self._span)
 
 
 def gzip_header(bounds: TimeBounds | None, *, level: int) -> bytes:

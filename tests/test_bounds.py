@@ -4,7 +4,6 @@ and read back exactly, invisible to gzip readers, and unknown rather than wrong.
 from __future__ import annotations
 
 import gzip
-import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics import MetricEntry
 from analytics._bounds import (
     EntrySpan,
     TimeBounds,
@@ -21,10 +19,10 @@ from analytics._bounds import (
     gzip_header,
     parse_bounds,
     read_bounds,
+    widen,
 )
 
 from .helpers import T0, write_gz_with_bounds
-from .strategies import aware_datetimes, entries
 
 moments = st.datetimes(
     min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
@@ -80,57 +78,36 @@ class TestHeader:
 
 
 class TestEntrySpan:
-    """The writer's span of a file, read from the lines it writes: exactly the
-    earliest and latest entry time, or unknown, never wrong."""
+    """A file's span, grown batch by batch: never narrower than its entries, and
+    unknown rather than wrong."""
 
-    @given(
-        st.lists(
-            st.tuples(entries, st.text(min_size=1), aware_datetimes, st.booleans()),
-            min_size=1,
-            max_size=30,
-        ),
-        st.lists(st.integers(0, 30), max_size=5),
-    )
-    def test_is_the_earliest_and_latest_entry_time_however_batched(
-        self, made: list[tuple[MetricEntry, str, datetime, bool]], cuts: list[int]
-    ) -> None:
-        """Any id (quotes, backslashes, newlines), nested "id" and "timestamp" keys in
-        the data, times in any order and zone, and any split into batches."""
-        lines = []
-        times = []
-        for entry, entry_id, moment, decoy in made:
-            data = {"id": "zzz", "timestamp": "9999-12-31T23:59:59+00:00"} if decoy else {}
-            fields = entry.model_dump()
-            fields.update(id=entry_id, timestamp=moment, data={**entry.data, **data})
-            line = MetricEntry.model_validate(fields).to_json_line()  # as the writer gets it
-            lines.append(line)
-            times.append(epoch_us(MetricEntry.from_json_line(line).timestamp))
+    def test_is_the_union_of_the_spans_taken_in(self) -> None:
         span = EntrySpan()
-        edges = sorted({0, len(lines), *(c for c in cuts if c < len(lines))})
-        for start, end in itertools.pairwise(edges):
-            span.add(b"".join(lines[start:end]), end - start)
-        assert span.bounds() == TimeBounds(min(times), max(times))
+        span.add((T0 + timedelta(seconds=5), T0 + timedelta(seconds=9)))
+        span.add((T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)))
+        span.add((T0 + timedelta(seconds=3), T0 + timedelta(seconds=4)))
+        assert span.bounds() == TimeBounds.of(T0 + timedelta(seconds=1), T0 + timedelta(seconds=9))
 
-    def test_a_line_not_in_the_writers_form_makes_it_unknown_for_good(self) -> None:
-        ours = MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line()
+    def test_lines_without_a_span_make_it_unknown_for_good(self) -> None:
         span = EntrySpan()
-        span.add(ours, 1)
-        assert span.bounds() == TimeBounds.of(T0, T0)
-        span.add(ours + b'{"timestamp": "2026-01-01T00:00:00+00:00", "id": "x"}\n', 2)
-        assert span.bounds() is None
-        span.add(ours, 1)
-        assert span.bounds() is None
-
-    def test_a_count_that_does_not_match_the_lines_makes_it_unknown(self) -> None:
-        line = MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line()
-        span = EntrySpan()
-        span.add(line + line, 3)
+        span.add((T0, T0))
+        span.add(None)
+        span.add((T0, T0))
         assert span.bounds() is None
 
     def test_a_file_with_lines_it_never_saw_has_no_span(self) -> None:
         span = EntrySpan(complete=False)
-        span.add(MetricEntry(type="tool_use", session_id="s", timestamp=T0).to_json_line(), 1)
+        span.add((T0, T0))
         assert span.bounds() is None
 
     def test_nothing_taken_in_is_no_span(self) -> None:
         assert EntrySpan().bounds() is None
+
+    @given(st.lists(st.tuples(moments, moments), min_size=1, max_size=10))
+    def test_widen_covers_every_span(self, spans: list[tuple[datetime, datetime]]) -> None:
+        total = None
+        for first, last in spans:
+            total = widen(total, (min(first, last), max(first, last)))
+        assert total is not None
+        assert total[0] == min(min(pair) for pair in spans)
+        assert total[1] == max(max(pair) for pair in spans)

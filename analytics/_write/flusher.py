@@ -33,12 +33,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from .._bounds import Span, widen
 from .._config import WriterConfig
 from .._exceptions import BufferFullError, WriteError
 from .._policy import backoff_delay, next_boundary_ns
@@ -290,6 +292,8 @@ class Flusher:
 
         self.buffer: list[bytes] = []  # accepted, waiting for the next flush
         self.inflight: list[bytes] = []  # handed to the worker thread right now
+        self.first: datetime | None = None  # earliest entry time in the buffer
+        self.last: datetime | None = None  # latest entry time in the buffer
         self.oldest_at: float | None = None  # loop time the oldest buffered entry came
         self.inflight_since: float | None = None  # the same, for the batch in flight
         self.last_flush_end = -math.inf  # loop time when the last flush ended
@@ -348,9 +352,10 @@ class Flusher:
 
     # -- the buffer ----------------------------------------------------------------
 
-    async def add(self, lines: list[bytes]) -> None:
-        """Buffer serialized lines, in order. The full-buffer rule lives here (and in
-        :meth:`_add_when_full`), for ``write`` and ``write_batch`` alike.
+    async def add(self, lines: list[bytes], first: datetime, last: datetime) -> None:
+        """Buffer serialized lines, in order, whose entry times lie in ``[first, last]``.
+        The full-buffer rule lives here (and in :meth:`_add_when_full`), for
+        ``write`` and ``write_batch`` alike.
 
         The write that fills the buffer to ``buffer_size`` waits for that flush, so
         on a quiet writer its entries are on disk when it returns. While a flush is
@@ -363,17 +368,21 @@ class Flusher:
             WriterClosedError: the writer closed while waiting for room.
         """
         if len(self.buffer) + len(self.inflight) + len(lines) <= self.max_pending:
-            filled = self._take(lines)
+            filled = self._take(lines, first, last)
         else:
-            filled = await self._add_when_full(lines)
+            filled = await self._add_when_full(lines, first, last)
         if filled and not self.inflight:
             await self.flush(explicit=False)
 
-    def _take(self, lines: list[bytes]) -> bool:
+    def _take(self, lines: list[bytes], first: datetime, last: datetime) -> bool:
         """Append lines that fit; wake the task when a flush falls due by size.
         Returns whether they filled the buffer to ``buffer_size``."""
         if not lines:
             return False
+        if self.first is None or first < self.first:
+            self.first = first
+        if self.last is None or last > self.last:
+            self.last = last
         buffer = self.buffer
         before = len(buffer)
         if self.oldest_at is None:
@@ -388,7 +397,19 @@ class Flusher:
             self.poke()  # half full: flush now, whatever the pace
         return False
 
-    async def _add_when_full(self, lines: list[bytes]) -> bool:
+    def _take_span(self) -> Span | None:
+        """The span of the buffer's entry times, handed over with the buffer."""
+        span = None if self.first is None or self.last is None else (self.first, self.last)
+        self.first = self.last = None
+        return span
+
+    def _give_back_span(self, span: Span | None) -> None:
+        """Lines of a batch went back to the buffer: so does (all of) its span."""
+        if span is not None:
+            current = None if self.first is None or self.last is None else (self.first, self.last)
+            self.first, self.last = widen(current, span)
+
+    async def _add_when_full(self, lines: list[bytes], first: datetime, last: datetime) -> bool:
         """``on_full``: lines that do not all fit in ``max_pending``."""
         policy = self.config.on_full
         if policy == "raise":
@@ -402,7 +423,7 @@ class Flusher:
         while start < len(lines):
             room = self.max_pending - self.pending
             if room > 0:
-                filled = self._take(lines[start : start + room]) or filled
+                filled = self._take(lines[start : start + room], first, last) or filled
                 start += room
             elif policy == "drop_newest":
                 self.counters.dropped += len(lines) - start
@@ -548,6 +569,7 @@ class Flusher:
         """
         waiters: list[Waiter] = []
         batch: list[bytes] = []
+        span: Span | None = None
         if take:
             waiters, self.waiters = self.waiters, []
             retry_at = self.failures.retry_at
@@ -559,20 +581,24 @@ class Flusher:
                 settle(waiters, None)
                 return True
             batch, self.buffer = self.buffer, []
+            span = self._take_span()
             self.inflight = batch
             self.inflight_since, self.oldest_at = self.oldest_at, None
         try:
             if boundary_ns is None:
-                hop = anyio.to_thread.run_sync(self.storage.write, batch, limiter=self.limiter)
+                hop = anyio.to_thread.run_sync(
+                    self.storage.write, batch, span, limiter=self.limiter
+                )
             else:
                 hop = anyio.to_thread.run_sync(
-                    self.storage.seal, batch, boundary_ns, limiter=self.limiter
+                    self.storage.seal, batch, boundary_ns, span, limiter=self.limiter
                 )
             outcome = await self.handoff.run(hop)
         except BaseException:
             # A loop shutdown, or a bug: keep the batch, and the callers waiting for it.
             if take:
                 self.buffer[:0] = batch
+                self._give_back_span(span)
                 self.inflight = []
                 self.oldest_at = self.inflight_since
                 self.inflight_since = None
@@ -601,6 +627,7 @@ class Flusher:
         else:
             if take:
                 self.buffer[:0] = batch[outcome.written :]
+                self._give_back_span(span)
                 self.oldest_at = batch_since if batch_since is not None else now
             error = WriteError(
                 f"could not write to {self.storage.directory}: {outcome.error};"

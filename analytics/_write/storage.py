@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import _fileops as ops
-from .._bounds import EntrySpan, TimeBounds
+from .._bounds import EntrySpan, Span, TimeBounds
 from .._checkpoint import RetentionGuard
 from .._config import WriterConfig
 from .._policy import (
@@ -416,7 +416,7 @@ class Storage:
 
     # -- write ---------------------------------------------------------------------
 
-    def write(self, lines: Sequence[bytes]) -> WriteOutcome:
+    def write(self, lines: Sequence[bytes], span: Span | None = None) -> WriteOutcome:
         """Append ``lines`` (each ending in a newline), rotating as needed.
 
         Each file gets one write of its joined lines. If a write fails, the file is
@@ -428,17 +428,22 @@ class Storage:
         ``rotate_interval`` boundary (:meth:`seal`): a batch taken just before a
         boundary and written just after it belongs to the earlier file. Only an
         active file marked :attr:`stale` is replaced before the batch.
+
+        ``span`` is the earliest and latest entry time of ``lines``, recorded in the
+        header of each file they go to once it is compressed (``None``: unknown).
         """
         outcome = WriteOutcome()
         try:
-            self._write_lines(lines, outcome)
+            self._write_lines(lines, outcome, span)
         except OSError as exc:
             outcome.error = exc
         if outcome.rotations:
             outcome.deleted = self.retain_quietly()
         return outcome
 
-    def seal(self, lines: Sequence[bytes], boundary_ns: int) -> WriteOutcome:
+    def seal(
+        self, lines: Sequence[bytes], boundary_ns: int, span: Span | None = None
+    ) -> WriteOutcome:
         """A ``rotate_interval`` boundary: append ``lines`` (accepted before it) to
         the active file, then rotate that file if it was created before
         ``boundary_ns`` and holds anything. An empty one is kept, marked
@@ -451,7 +456,7 @@ class Storage:
         outcome = WriteOutcome()
         self._sealing_before = boundary_ns
         try:
-            self._write_lines(lines, outcome)
+            self._write_lines(lines, outcome, span)
         except OSError as exc:
             outcome.error = exc
         finally:
@@ -472,7 +477,9 @@ class Storage:
             outcome.deleted = self.retain_quietly()
         return outcome
 
-    def _write_lines(self, lines: Sequence[bytes], outcome: WriteOutcome) -> None:
+    def _write_lines(
+        self, lines: Sequence[bytes], outcome: WriteOutcome, span: Span | None
+    ) -> None:
         if not lines:
             return
         self._ensure_active_file()
@@ -496,7 +503,7 @@ class Storage:
                 self._rotate(outcome)
                 continue
             data = b"".join(lines[done : done + fit])
-            self.span.add(data, fit)  # before the write: a span too wide is still true
+            self.span.add(span)  # before the write: a span too wide is still true
             self._append(data)
             done += fit
             outcome.written = done

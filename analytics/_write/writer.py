@@ -415,7 +415,8 @@ class JSONLWriter:
             self._check_open()
         if not isinstance(entry, MetricEntry):
             raise ArgumentTypeError(f"write() takes a MetricEntry, not {type(entry).__name__}")
-        await self._flusher.add([entry.to_json_line()])
+        moment = entry.timestamp
+        await self._flusher.add([entry.to_json_line()], moment, moment)
 
     async def write_batch(self, entries: Iterable[MetricEntry]) -> None:
         """Serialize every entry, then buffer the good ones, in order.
@@ -445,7 +446,9 @@ class JSONLWriter:
             except SerializationError as exc:
                 refused.append(f"#{index} (id {entry.id!r})")
                 first = first or exc
-        await self._flusher.add(lines)
+        if items:
+            times = [entry.timestamp for entry in items]
+            await self._flusher.add(lines, min(times), max(times))
         if refused:
             raise SerializationError(
                 f"write_batch() refused {len(refused)} of {len(items)} entries that"

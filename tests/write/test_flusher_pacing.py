@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from analytics import JSONLWriter
+from analytics._bounds import Span
 
 from ..helpers import entry, read_all
 
@@ -26,11 +27,13 @@ class TestPacedFlushes:
         first_flush = threading.Event()
         real_write = _storage.Storage.write
 
-        def slow_first_write(self: _storage.Storage, lines: list[bytes]) -> _storage.WriteOutcome:
+        def slow_first_write(
+            self: _storage.Storage, lines: list[bytes], span: Span | None = None
+        ) -> _storage.WriteOutcome:
             if not first_flush.is_set():
                 first_flush.set()
                 time.sleep(0.2)
-            return real_write(self, lines)
+            return real_write(self, lines, span)
 
         monkeypatch.setattr(_storage.Storage, "write", slow_first_write)
         async with JSONLWriter(tmp_path, buffer_size=10, flush_interval=60) as writer:

@@ -70,6 +70,21 @@ class TestRotation:
         assert len(read_all(second.metrics_dir)) == 1
 
 
+def shuffled_in_time(count: int) -> list[MetricEntry]:
+    """Entries whose times jump back and forth over 101 seconds."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    return [
+        entry(i, size=60).model_copy(
+            update={"timestamp": start + timedelta(seconds=(i * 37) % 101, microseconds=i)}
+        )
+        for i in range(count)
+    ]
+
+
+def entry_times(path: Path) -> list[int]:
+    return [epoch_us(MetricEntry.from_json_line(line).timestamp) for line in lines_of(path)]
+
+
 class TestCompression:
     @pytest.mark.parametrize("compressor", ["zlib", "isal"])
     async def test_rotated_files_are_gzipped_and_the_active_one_is_not(
@@ -94,28 +109,38 @@ class TestCompression:
     async def test_each_gz_records_the_time_span_of_its_entries(
         self, tmp_path: Path, compressor: Literal["zlib", "isal"]
     ) -> None:
-        """Entries in any time order (back-dated, from other clocks): each rotated file's
-        header holds exactly its earliest and latest entry time, so readers can skip
-        it by time without opening it."""
-        start = datetime(2026, 3, 1, tzinfo=UTC)
-        written = [
-            entry(i, size=60).model_copy(
-                update={"timestamp": start + timedelta(seconds=(i * 37) % 101, microseconds=i)}
-            )
-            for i in range(200)
-        ]
+        """Entries in any time order (back-dated, from other clocks), each its own
+        batch: each rotated file's header holds exactly its earliest and latest entry
+        time, so readers can skip it by time without opening it."""
         async with JSONLWriter(
-            tmp_path, max_file_size=3000, max_files=1000, compressor=compressor
+            tmp_path, max_file_size=3000, max_files=1000, buffer_size=1, compressor=compressor
         ) as writer:
-            for batch in range(0, 200, 7):
-                await writer.write_batch(written[batch : batch + 7])
+            for entry_ in shuffled_in_time(120):
+                await writer.write(entry_)
         zipped = gz_files(writer.metrics_dir)
         assert len(zipped) >= 5
         for path in zipped:
-            times = [
-                epoch_us(MetricEntry.from_json_line(line).timestamp) for line in lines_of(path)
-            ]
+            times = entry_times(path)
             assert read_bounds(path) == TimeBounds(min(times), max(times)), path.name
+
+    async def test_a_batch_over_two_files_gives_both_its_span(self, tmp_path: Path) -> None:
+        """A span may be wider than a file's own entries (a batch split by a rotation
+        counts whole in both files), never narrower."""
+        written = shuffled_in_time(200)
+        async with JSONLWriter(tmp_path, max_file_size=3000, max_files=1000) as writer:
+            for start in range(0, 200, 7):
+                await writer.write_batch(written[start : start + 7])
+        everything = [epoch_us(e.timestamp) for e in written]
+        zipped = gz_files(writer.metrics_dir)
+        assert len(zipped) >= 5
+        for path in zipped:
+            times = entry_times(path)
+            bounds = read_bounds(path)
+            assert bounds is not None
+            assert bounds.first_us <= min(times)  # covers the file's entries
+            assert max(times) <= bounds.last_us
+            assert min(everything) <= bounds.first_us  # and no more than was written
+            assert bounds.last_us <= max(everything)
 
     async def test_a_file_continued_from_an_earlier_process_gets_no_span(
         self, tmp_path: Path

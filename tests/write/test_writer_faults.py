@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from analytics import AnalyticsError, JSONLWriter, WriteError, WriterClosedError, _fileops
-from analytics._bounds import TimeBounds, read_bounds
+from analytics._bounds import Span, TimeBounds, read_bounds
 
 from ..helpers import entry, ids_of, our_files, read_all
 
@@ -348,11 +348,13 @@ async def test_an_unexpected_error_in_the_flusher_does_not_wedge_the_writer(
     real = _storage.Storage.write
     calls = [0]
 
-    def buggy(self: _storage.Storage, lines: list[bytes]) -> _storage.WriteOutcome:
+    def buggy(
+        self: _storage.Storage, lines: list[bytes], span: Span | None = None
+    ) -> _storage.WriteOutcome:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("a bug")
-        return real(self, lines)
+        return real(self, lines, span)
 
     monkeypatch.setattr(_storage.Storage, "write", buggy)
     async with JSONLWriter(tmp_path, buffer_size=1000, flush_interval=60) as writer:
