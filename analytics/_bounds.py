@@ -19,6 +19,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 __all__ = [
     "BOUNDS_SUBFIELD",
@@ -27,6 +28,7 @@ __all__ = [
     "TimeBounds",
     "gzip_header",
     "gzip_trailer",
+    "is_aware",
     "read_bounds",
     "widen",
 ]
@@ -82,6 +84,11 @@ def from_epoch_us(value: int) -> datetime:
 
 Span = tuple[datetime, datetime]
 """The earliest and latest entry time of a batch of entries."""
+
+
+def is_aware(moment: object) -> TypeGuard[datetime]:
+    """Whether ``moment`` is a timezone-aware datetime (one a span can hold)."""
+    return isinstance(moment, datetime) and moment.utcoffset() is not None
 
 
 def widen(span: Span | None, other: Span) -> Span:

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .._bounds import Span, widen
+from .._bounds import Span, is_aware, widen
 from .._config import WriterConfig
 from .._exceptions import BufferFullError, WriteError
 from .._policy import backoff_delay, next_boundary_ns
@@ -294,6 +294,7 @@ class Flusher:
         self.inflight: list[bytes] = []  # handed to the worker thread right now
         self.first: datetime | None = None  # earliest entry time in the buffer
         self.last: datetime | None = None  # latest entry time in the buffer
+        self.times_known = True  # False once a buffered entry's time could not be taken
         self.oldest_at: float | None = None  # loop time the oldest buffered entry came
         self.inflight_since: float | None = None  # the same, for the batch in flight
         self.last_flush_end = -math.inf  # loop time when the last flush ended
@@ -352,8 +353,9 @@ class Flusher:
 
     # -- the buffer ----------------------------------------------------------------
 
-    async def add(self, lines: list[bytes], first: datetime, last: datetime) -> None:
-        """Buffer serialized lines, in order, whose entry times lie in ``[first, last]``.
+    async def add(self, lines: list[bytes], first: datetime | None, last: datetime | None) -> None:
+        """Buffer serialized lines, in order, whose entry times lie in ``[first, last]``
+        (``None``: unknown).
         The full-buffer rule lives here (and in :meth:`_add_when_full`), for
         ``write`` and ``write_batch`` alike.
 
@@ -374,15 +376,21 @@ class Flusher:
         if filled and not self.inflight:
             await self.flush(explicit=False)
 
-    def _take(self, lines: list[bytes], first: datetime, last: datetime) -> bool:
+    def _take(self, lines: list[bytes], first: datetime | None, last: datetime | None) -> bool:
         """Append lines that fit; wake the task when a flush falls due by size.
         Returns whether they filled the buffer to ``buffer_size``."""
         if not lines:
             return False
-        if self.first is None or first < self.first:
-            self.first = first
-        if self.last is None or last > self.last:
-            self.last = last
+        if first is None or last is None:
+            self.times_known = False
+        else:
+            try:
+                if self.first is None or first < self.first:
+                    self.first = first
+                if self.last is None or last > self.last:
+                    self.last = last
+            except TypeError:  # a time that does not compare (an entry built unvalidated)
+                self.times_known = False
         buffer = self.buffer
         before = len(buffer)
         if self.oldest_at is None:
@@ -398,18 +406,29 @@ class Flusher:
         return False
 
     def _take_span(self) -> Span | None:
-        """The span of the buffer's entry times, handed over with the buffer."""
-        span = None if self.first is None or self.last is None else (self.first, self.last)
+        """The span of the buffer's entry times, handed over with the buffer: ``None``
+        if one of them was unknown, or is not a timezone-aware datetime."""
+        first, last, known = self.first, self.last, self.times_known
         self.first = self.last = None
-        return span
+        self.times_known = True
+        if known and is_aware(first) and is_aware(last):
+            return (first, last)
+        return None
 
     def _give_back_span(self, span: Span | None) -> None:
         """Lines of a batch went back to the buffer: so does (all of) its span."""
-        if span is not None:
-            current = None if self.first is None or self.last is None else (self.first, self.last)
+        if span is None:
+            self.times_known = False
+            return
+        current = None if self.first is None or self.last is None else (self.first, self.last)
+        try:
             self.first, self.last = widen(current, span)
+        except TypeError:  # the buffer meanwhile took a time that does not compare
+            self.times_known = False
 
-    async def _add_when_full(self, lines: list[bytes], first: datetime, last: datetime) -> bool:
+    async def _add_when_full(
+        self, lines: list[bytes], first: datetime | None, last: datetime | None
+    ) -> bool:
         """``on_full``: lines that do not all fit in ``max_pending``."""
         policy = self.config.on_full
         if policy == "raise":

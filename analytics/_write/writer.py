@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -448,7 +448,13 @@ class JSONLWriter:
                 first = first or exc
         if items:
             times = [entry.timestamp for entry in items]
-            await self._flusher.add(lines, min(times), max(times))
+            first_time: datetime | None
+            last_time: datetime | None
+            try:
+                first_time, last_time = min(times), max(times)
+            except TypeError:  # times that do not compare (entries built unvalidated)
+                first_time = last_time = None
+            await self._flusher.add(lines, first_time, last_time)
         if refused:
             raise SerializationError(
                 f"write_batch() refused {len(refused)} of {len(items)} entries that"
