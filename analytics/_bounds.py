@@ -87,8 +87,12 @@ Span = tuple[datetime, datetime]
 
 
 def is_aware(moment: object) -> TypeGuard[datetime]:
-    """Whether ``moment`` is a timezone-aware datetime (one a span can hold)."""
-    return isinstance(moment, datetime) and moment.utcoffset() is not None
+    """Whether ``moment`` is a timezone-aware datetime (one a span can hold). Never
+    raises: an entry built without validation may hold a tzinfo that fails."""
+    try:
+        return isinstance(moment, datetime) and moment.utcoffset() is not None
+    except Exception:  # a broken tzinfo of an unvalidated entry: no span, no error
+        return False
 
 
 def widen(span: Span | None, other: Span) -> Span:

@@ -4,7 +4,7 @@ and read back exactly, invisible to gzip readers, and unknown rather than wrong.
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from analytics._bounds import (
     epoch_us,
     from_epoch_us,
     gzip_header,
+    is_aware,
     parse_bounds,
     read_bounds,
     widen,
@@ -111,3 +112,18 @@ class TestEntrySpan:
         assert total is not None
         assert total[0] == min(min(pair) for pair in spans)
         assert total[1] == max(max(pair) for pair in spans)
+
+
+class BrokenZone(tzinfo):
+    """A tzinfo whose offset cannot be computed (only an unvalidated entry holds one)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise RuntimeError("no offset here")
+
+
+def test_is_aware_takes_only_aware_datetimes_and_never_raises() -> None:
+    assert is_aware(T0)
+    assert not is_aware(T0.replace(tzinfo=None))
+    assert not is_aware(T0.replace(tzinfo=BrokenZone()))
+    assert not is_aware("2026-01-01T00:00:00+00:00")
+    assert not is_aware(None)

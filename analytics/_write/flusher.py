@@ -646,7 +646,8 @@ class Flusher:
         else:
             if take:
                 self.buffer[:0] = batch[outcome.written :]
-                self._give_back_span(span)
+                if outcome.written < len(batch):
+                    self._give_back_span(span)
                 self.oldest_at = batch_since if batch_since is not None else now
             error = WriteError(
                 f"could not write to {self.storage.directory}: {outcome.error};"

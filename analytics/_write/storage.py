@@ -368,7 +368,7 @@ class Storage:
             ):
                 self.fd, self.path, self.size = fd, path, ops.file_size(fd)
                 self.created_ns = info.created_ns
-                self.span = EntrySpan(complete=False)  # holds lines it never saw
+                self.span = EntrySpan(complete=self.size == 0)  # unknown if others wrote to it
                 outcome.continued = True
             else:
                 # Let go of the lock: holding one descriptor per leftover file could
@@ -408,7 +408,12 @@ class Storage:
         else:  # pragma: no cover - needs 100 name collisions in a row
             raise FileExistsError(f"could not find a free file name in {self.directory}")
         if self.config.fsync == "always":
-            ops.fsync_dir(self.directory)  # every flush durable: the name must be too
+            try:
+                ops.fsync_dir(self.directory)  # every flush durable: the name must be too
+            except BaseException:
+                ops.unlink(path)  # empty, and ours: not left behind, nor its descriptor
+                os.close(fd)
+                raise
         self.fd, self.path, self.size = fd, path, 0
         self.created_ns = info.created_ns
         self.span = EntrySpan()

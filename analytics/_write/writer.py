@@ -440,14 +440,16 @@ class JSONLWriter:
                 raise ArgumentTypeError(
                     f"write_batch() takes MetricEntry items, not {type(entry).__name__}"
                 )
+        times = []
         for index, entry in enumerate(items):
             try:
                 lines.append(entry.to_json_line())
             except SerializationError as exc:
                 refused.append(f"#{index} (id {entry.id!r})")
                 first = first or exc
-        if items:
-            times = [entry.timestamp for entry in items]
+            else:
+                times.append(entry.timestamp)
+        if lines:
             first_time: datetime | None
             last_time: datetime | None
             try:

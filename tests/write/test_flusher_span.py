@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from analytics import JSONLWriter, MetricEntry, MetricType, WriteError, _fileops
+from analytics import (
+    JSONLWriter,
+    MetricEntry,
+    MetricType,
+    SerializationError,
+    WriteError,
+    _fileops,
+)
 from analytics._bounds import TimeBounds, epoch_us, read_bounds
 
 from ..helpers import entry, gz_files, lines_of
@@ -112,3 +119,18 @@ async def test_an_entry_built_without_validation_costs_its_files_their_span_only
             assert bounds == TimeBounds(min(times), max(times)), path.name
     assert any(bounds is None for bounds in spans.values())
     assert any(bounds is not None for bounds in spans.values())
+
+
+async def test_refused_entries_do_not_widen_the_span(tmp_path: Path) -> None:
+    """``write_batch`` accepts the entries it can serialize; the span is theirs."""
+    bad = dated(1, DAY1 - timedelta(days=30))
+    bad.data["x"] = {1, 2}  # a set: not JSON, refused when serialized
+    async with JSONLWriter(
+        tmp_path, buffer_size=1000, flush_interval=60, max_file_size=3000, max_files=100
+    ) as writer:
+        with pytest.raises(SerializationError):
+            await writer.write_batch([dated(0, DAY1), bad, dated(2, DAY1 + timedelta(hours=1))])
+        await writer.flush()
+        await writer.write(dated(3, DAY1 + timedelta(hours=1), size=3000))  # rotates
+    (first,) = [p for p in gz_files(writer.metrics_dir) if len(lines_of(p)) == 2]
+    assert read_bounds(first) == TimeBounds.of(DAY1, DAY1 + timedelta(hours=1))

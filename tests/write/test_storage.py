@@ -159,6 +159,23 @@ class TestCompression:
         assert len(spans) >= 2
         assert all(bounds is not None for other, bounds in spans.items() if other != name + ".gz")
 
+    async def test_an_empty_file_continued_from_an_earlier_process_gets_its_span(
+        self, tmp_path: Path
+    ) -> None:
+        """Nothing in it was written by the other process: every line is seen."""
+        metrics_dir = tmp_path / "metrics"
+        metrics_dir.mkdir()
+        name = format_name("metrics", time.time_ns() - 10**9, 999_999, "deadbeef")
+        (metrics_dir / name).write_bytes(b"")
+        async with JSONLWriter(
+            tmp_path, max_file_size=1000, max_files=1000, buffer_size=1
+        ) as writer:
+            assert writer.current_file == metrics_dir / name
+            for entry_ in shuffled_in_time(20):
+                await writer.write(entry_)
+        times = entry_times(metrics_dir / (name + ".gz"))
+        assert read_bounds(metrics_dir / (name + ".gz")) == TimeBounds(min(times), max(times))
+
     async def test_names_of_compressed_files_keep_the_creation_time(self, tmp_path: Path) -> None:
         active_names: list[str] = []
         async with JSONLWriter(tmp_path, max_file_size=1000, max_files=1000, buffer_size=1) as w:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -385,6 +386,38 @@ class TestFsyncPolicy:
         self.calls = self._count(monkeypatch)
         await self._run(tmp_path, "always")
         assert self.before_rotation["file"] >= 2
+
+    async def test_a_failed_directory_sync_leaves_no_new_file_nor_its_descriptor(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With ``fsync="always"`` a new file's name is synced before it is used; when
+        that fails, the empty file is removed and its descriptor closed, and the
+        entries are kept until a new file can be made."""
+        failing = [False]
+        real_dir = _fileops.fsync_dir
+
+        def fsync_dir(path: Path) -> None:
+            if failing[0]:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            real_dir(path)
+
+        monkeypatch.setattr(_fileops, "fsync_dir", fsync_dir)
+        async with JSONLWriter(
+            tmp_path, fsync="always", max_file_size=1000, max_files=100, buffer_size=1
+        ) as writer:
+            await writer.write(entry(0, size=100))
+            descriptors = len(os.listdir("/proc/self/fd"))
+            files = sorted(p.name for p in writer.metrics_dir.iterdir())
+            failing[0] = True
+            for i in range(1, 4):  # each rotation fails: the name could not be synced
+                with contextlib.suppress(WriteError):
+                    await writer.write(entry(i, size=400))
+            assert len(os.listdir("/proc/self/fd")) <= descriptors
+            assert sorted(p.name for p in writer.metrics_dir.iterdir()) == files
+            failing[0] = False
+            await writer.write(entry(4, size=400))
+            await writer.flush()
+        assert [e.data["seq"] for e in read_all(writer.metrics_dir)] == [0, 1, 2, 3, 4]
 
 
 async def test_an_interrupted_file_creation_is_cleaned_up(tmp_path: Path) -> None:
