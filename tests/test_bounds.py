@@ -120,6 +120,12 @@ class BrokenZone(tzinfo):
     def utcoffset(self, dt: datetime | None) -> timedelta:
         raise RuntimeError("no offset here")
 
+    def dst(self, dt: datetime | None) -> timedelta:
+        raise RuntimeError("no offset here")
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "broken"
+
 
 def test_is_aware_takes_only_aware_datetimes_and_never_raises() -> None:
     assert is_aware(T0)

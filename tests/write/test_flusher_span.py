@@ -124,7 +124,7 @@ async def test_an_entry_built_without_validation_costs_its_files_their_span_only
 async def test_refused_entries_do_not_widen_the_span(tmp_path: Path) -> None:
     """``write_batch`` accepts the entries it can serialize; the span is theirs."""
     bad = dated(1, DAY1 - timedelta(days=30))
-    bad.data["x"] = {1, 2}  # a set: not JSON, refused when serialized
+    bad.data["x"] = {1, 2}  # type: ignore[assignment]  # a set: not JSON, refused
     async with JSONLWriter(
         tmp_path, buffer_size=1000, flush_interval=60, max_file_size=3000, max_files=100
     ) as writer:
