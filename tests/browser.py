@@ -27,11 +27,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ship.pg_server import require_servers
+from tests.helpers import server_unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
@@ -62,12 +62,6 @@ STARTUP_TIMEOUT = 30.0
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if require_servers():
-        pytest.fail(f"{reason} (ANALYTICS_REQUIRE_SERVERS=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def find_chromium() -> str | None:
     """The Chromium executable: ``ANALYTICS_CHROMIUM``, else ``chromium`` on the PATH."""
     override = os.environ.get("ANALYTICS_CHROMIUM")
@@ -91,10 +85,10 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     try:
         import playwright  # noqa: F401
     except ImportError:
-        _unavailable("Playwright is not installed: pip install playwright")
+        server_unavailable("Playwright is not installed: pip install playwright")
     executable = find_chromium()
     if executable is None:
-        _unavailable("Chromium is not installed: apt-get install chromium")
+        server_unavailable("Chromium is not installed: apt-get install chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
     process = subprocess.Popen(
         [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],

@@ -17,11 +17,11 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from pydantic_core import from_json, to_json
@@ -746,3 +746,47 @@ def signal_and_reap(process: subprocess.Popen[Any] | None, signum: int, timeout:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def require_servers() -> bool:
+    """Whether a missing real server (or its client) is a failure, as in CI, rather
+    than a skip: ``ANALYTICS_REQUIRE_SERVERS=1``."""
+    return os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1"
+
+
+def server_unavailable(reason: str) -> NoReturn:
+    """A real server, a browser or their client library is missing here: skip, or
+    fail when :func:`require_servers`."""
+    if require_servers():
+        pytest.fail(f"{reason} (ANALYTICS_REQUIRE_SERVERS=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+class _LogOnFailure:
+    """Puts a server's log tail into the report of a failed test that used it."""
+
+    def __init__(self, fixture: str, title: str, log_tail: Callable[[], str]) -> None:
+        self.fixture, self.title, self.log_tail = fixture, title, log_tail
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed and self.fixture in getattr(item, "fixturenames", ()):
+            report.sections.append((self.title, self.log_tail()))
+        return report
+
+
+@contextlib.contextmanager
+def log_on_failure(
+    request: pytest.FixtureRequest, fixture: str, title: str, log_tail: Callable[[], str]
+) -> Iterator[None]:
+    """While inside: a failed test that uses ``fixture`` reports ``log_tail()`` under
+    ``title`` (a server fixture's log, where the cause of a failure usually is)."""
+    plugin = _LogOnFailure(fixture, title, log_tail)
+    request.config.pluginmanager.register(plugin, f"{fixture}-log")
+    try:
+        yield
+    finally:
+        request.config.pluginmanager.unregister(plugin)

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Unpack
@@ -37,17 +36,16 @@ from .._exceptions import (
     ShipRejectedError,
     ShipRetryableError,
 )
-from .._policy import FileName, backoff_delay, parse_name
+from .._policy import FileName, parse_name
 from .._read.filter import Filter, FilterKeywords
 from .._read.summary import Summary, summarize
-from .running import BackgroundService, metrics_dir_for, take_sink_lock
+from .running import BackgroundService, Retries, metrics_dir_for, take_sink_lock
 from .s3 import ArchiveTarget, S3Store, check_source, parse_archive_url
 
 __all__ = ["Archiver", "ArchiverStats", "summarize_archive"]
 
 logger = logging.getLogger("analytics")
 
-RETRY_FIRST = 0.5
 """Seconds before the first retry of an upload; doubles per failure, fully jittered."""
 
 
@@ -228,41 +226,16 @@ class Archiver(BackgroundService):
     async def _archive(self, name: FileName) -> bool:
         """Upload one file until S3 has it (retrying); ``False`` if it cannot be (gone,
         a conflict) or the archiver was stopped while waiting to retry."""
-        failures = 0
-        failing_since = 0.0
+        retries = Retries(self._stats, self._give_up_after, self._max_retry)
         while True:
             try:
                 archived = await anyio.to_thread.run_sync(self._archive_blocking, name)
             except ShipRetryableError as exc:
-                failures += 1
-                if failures == 1:
-                    failing_since = time.monotonic()
-                elif (
-                    self._give_up_after is not None
-                    and time.monotonic() - failing_since > self._give_up_after
-                ):
-                    raise
-                self._stats.failures_in_a_row = failures
-                self._stats.retries += 1
-                self._stats.last_error = str(exc)
-                if failures == 1 or failures % 10 == 0:
-                    logger.warning(
-                        "archiving %s failed (%s); retrying (attempt %d)",
-                        name.name,
-                        exc,
-                        failures + 1,
-                    )
-                await self._sleep(backoff_delay(failures, RETRY_FIRST, self._max_retry, 1.0))
+                await self._sleep(retries.failed(exc, f"archiving {name.name}"))
                 if self._stop.is_set():
                     return False
                 continue
-            if failures:
-                logger.warning(
-                    "archiving to %s works again after %d failed attempts",
-                    self.target.display(),
-                    failures,
-                )
-            self._stats.failures_in_a_row = 0
+            retries.succeeded(f"archiving to {self.target.display()}")
             return archived
 
     # -- blocking parts (worker threads) ---------------------------------------------

@@ -1,21 +1,80 @@
 """What a shipper and an archiver share: the directory they serve, the lock of their
-sink in it, and running in the background of an ``async with`` block."""
+sink in it, running in the background of an ``async with`` block, and how they retry
+a delivery that fails."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import anyio
 
 from .. import _checkpoint as cp
 from .. import _fileops as ops
-from .._exceptions import ShipError, ShipperLockedError
+from .._exceptions import ShipError, ShipperLockedError, ShipRetryableError
+from .._policy import backoff_delay
 from .._read.files import resolve_metrics_dir
 
-__all__ = ["BackgroundService", "metrics_dir_for", "take_sink_lock"]
+__all__ = ["RETRY_FIRST", "BackgroundService", "Retries", "metrics_dir_for", "take_sink_lock"]
+
+logger = logging.getLogger("analytics")
+
+RETRY_FIRST = 0.5
+"""Seconds before the first retry of a failed delivery; the wait then doubles."""
+
+
+class RetryStats(Protocol):
+    """The fields of a shipper's or an archiver's stats that retries keep."""
+
+    failures_in_a_row: int
+    retries: int
+    last_error: str | None
+
+
+class Retries:
+    """The failures in a row of one delivery (a batch, a file): counted in the stats,
+    logged at the first and every tenth, spaced by a growing backoff, and given up
+    once they have lasted longer than ``give_up_after`` seconds."""
+
+    def __init__(self, stats: RetryStats, give_up_after: float | None, max_delay: float) -> None:
+        self.stats = stats
+        self.give_up_after = give_up_after
+        self.max_delay = max_delay
+        self.failures = 0
+        self.failing_since = 0.0
+
+    def failed(self, exc: ShipRetryableError, what: str) -> float:
+        """Count a failure of ``what`` (``"shipping to X"``); returns the seconds to
+        wait before the next try.
+
+        Raises:
+            ShipRetryableError: ``exc``, once the failures have lasted too long.
+        """
+        self.failures += 1
+        if self.failures == 1:
+            self.failing_since = time.monotonic()
+        elif (
+            self.give_up_after is not None
+            and time.monotonic() - self.failing_since > self.give_up_after
+        ):
+            raise exc
+        self.stats.failures_in_a_row = self.failures
+        self.stats.retries += 1
+        self.stats.last_error = str(exc)
+        delay = backoff_delay(self.failures, RETRY_FIRST, self.max_delay, jitter=1.0)
+        if self.failures == 1 or self.failures % 10 == 0:
+            logger.warning("%s failed (%s); retrying (attempt %d)", what, exc, self.failures + 1)
+        return delay
+
+    def succeeded(self, what: str) -> None:
+        """The delivery went through: the streak ends (and is logged, if there was one)."""
+        self.stats.failures_in_a_row = 0
+        if self.failures:
+            logger.warning("%s works again after %d failed attempts", what, self.failures)
 
 
 def metrics_dir_for(base_path: Path, prefix: str) -> Path:

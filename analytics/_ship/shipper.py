@@ -37,12 +37,11 @@ from .._exceptions import (
     ShipRejectedError,
     ShipRetryableError,
 )
-from .._policy import backoff_delay
 from .._read.rows import fields_from_line
 from .archive import Archiver
 from .engine import Batch, Engine, Row, open_engine
 from .pending import PendingReader, Snapshot
-from .running import BackgroundService, metrics_dir_for, take_sink_lock
+from .running import BackgroundService, Retries, metrics_dir_for, take_sink_lock
 from .target import Target, parse_target
 
 __all__ = ["Shipper", "ShipperHealth", "ShipperStats"]
@@ -50,8 +49,6 @@ __all__ = ["Shipper", "ShipperHealth", "ShipperStats"]
 logger = logging.getLogger("analytics")
 
 MIB = 1024 * 1024
-RETRY_FIRST = 0.5
-"""Seconds before the first retry of a batch; doubles per failure, fully jittered."""
 
 
 @dataclass
@@ -437,40 +434,14 @@ class Shipper(BackgroundService):
     async def _deliver(self, items: Sequence[_Item], work: _Work) -> bool:
         """Insert ``items`` until the engine has them all (retrying, and bisecting a
         refused batch). ``False`` if stopped while waiting to retry."""
-        failures = 0
-        failing_since = 0.0
+        retries = Retries(self._stats, self._give_up_after, self._max_retry)
         while True:
             try:
                 await self.engine.insert(Batch([i.row for i in items], self._token(items)))
-                self._stats.failures_in_a_row = 0
-                if failures:
-                    logger.warning(
-                        "shipping to %s works again after %d failed attempts",
-                        self.target.display(),
-                        failures,
-                    )
+                retries.succeeded(f"shipping to {self.target.display()}")
                 return True
             except ShipRetryableError as exc:
-                failures += 1
-                if failures == 1:
-                    failing_since = time.monotonic()
-                elif (
-                    self._give_up_after is not None
-                    and time.monotonic() - failing_since > self._give_up_after
-                ):
-                    raise
-                self._stats.failures_in_a_row = failures
-                self._stats.retries += 1
-                self._stats.last_error = str(exc)
-                delay = backoff_delay(failures, RETRY_FIRST, self._max_retry, jitter=1.0)
-                if failures == 1 or failures % 10 == 0:
-                    logger.warning(
-                        "shipping to %s failed (%s); retrying (attempt %d)",
-                        self.target.display(),
-                        exc,
-                        failures + 1,
-                    )
-                await self._sleep(delay)
+                await self._sleep(retries.failed(exc, f"shipping to {self.target.display()}"))
                 if self._stop.is_set():
                     return False
             except ShipRejectedError as exc:

@@ -11,7 +11,6 @@ database per test, with its ``clickhouse://`` URL).
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -20,14 +19,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 
-from tests.helpers import signal_and_reap
+from tests.helpers import log_on_failure, server_unavailable, signal_and_reap
 
 __all__ = [
     "PASSWORD",
@@ -241,38 +240,17 @@ def clickhouse_server(
     failed instead when ``ANALYTICS_REQUIRE_SERVERS=1``)."""
     command = find_clickhouse()
     if command is None:
-        reason = (
+        server_unavailable(
             "no ClickHouse server binary (clickhouse-server or clickhouse) on this machine:"
             " apt-get install clickhouse-server"
         )
-        if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"ANALYTICS_REQUIRE_SERVERS=1 but {reason}")
-        pytest.skip(reason)
     server = ClickHouseServer(command, tmp_path_factory.mktemp("clickhouse"))
     server.start()
-    plugin = _LogOnFailure(server)
-    request.config.pluginmanager.register(plugin, "clickhouse-server-log")
     try:
-        yield server
+        with log_on_failure(request, "clickhouse_server", "clickhouse server log", server.log_tail):
+            yield server
     finally:
-        request.config.pluginmanager.unregister(plugin)
         server.stop()
-
-
-class _LogOnFailure:
-    """Puts the server's log tail into the report of a failed test that used it."""
-
-    def __init__(self, server: ClickHouseServer) -> None:
-        self.server = server
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if report.failed and "clickhouse_server" in getattr(item, "fixturenames", ()):
-            report.sections.append(("clickhouse server log", self.server.log_tail()))
-        return report
 
 
 @pytest.fixture

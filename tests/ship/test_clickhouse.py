@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import random
 import socket
 import threading
@@ -47,7 +46,7 @@ from analytics._ship.engine import Batch, Engine, Row, open_engine
 from analytics._ship.report import summarize_engine
 from analytics._ship.target import Target, parse_target
 
-from ..helpers import PARITY_T0, generate, same
+from ..helpers import PARITY_T0, generate, same, server_unavailable
 from .ch_server import PASSWORD, PASSWORD_USER, ClickHouseDatabase, ClickHouseServer
 
 SOURCE = "host-a/d0"
@@ -277,10 +276,9 @@ def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     try:
         session = importlib.import_module("chdb.session")
     except ModuleNotFoundError:
-        reason = "chdb (the embedded current ClickHouse, PyPI chdb-core) is not installed"
-        if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"ANALYTICS_REQUIRE_SERVERS=1 but {reason}")
-        pytest.skip(reason)
+        server_unavailable(
+            "chdb (the embedded current ClickHouse, PyPI chdb-core) is not installed"
+        )
     connection = session.Session(str(tmp_path_factory.mktemp("chdb") / "db"))
     try:
         yield connection

@@ -27,11 +27,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from tests.helpers import signal_and_reap
+from tests.helpers import server_unavailable, signal_and_reap
 
 __all__ = ["LogRecordSeen", "OtlpReceiver", "find_rotel", "otlp_receiver"]
 
@@ -39,12 +38,6 @@ STARTUP_TIMEOUT = 20.0
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ATTRIBUTE = re.compile(r"^\s*-> ([^:]+): (\w+)\((.*)\)\s*$")
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
-        pytest.fail(f"{reason} (ANALYTICS_REQUIRE_SERVERS=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_rotel() -> Path | None:
@@ -211,7 +204,7 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     """A rotel collector of this test's own (a test may stop and restart it)."""
     binary = find_rotel()
     if binary is None:
-        _unavailable("no OTLP receiver: pip install rotel (the test extra has it)")
+        server_unavailable("no OTLP receiver: pip install rotel (the test extra has it)")
     receiver = OtlpReceiver(binary)
     try:
         receiver.start()

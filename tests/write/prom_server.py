@@ -24,21 +24,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
-from tests.helpers import signal_and_reap
+from tests.helpers import server_unavailable, signal_and_reap
 
 __all__ = ["PrometheusServer", "find_prometheus", "prometheus_server"]
 
 STARTUP_TIMEOUT = 30.0
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("ANALYTICS_REQUIRE_SERVERS") == "1":
-        pytest.fail(f"{reason} (ANALYTICS_REQUIRE_SERVERS=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_prometheus() -> Path | None:
@@ -152,7 +146,7 @@ def prometheus_server() -> Iterator[Callable[[list[str]], PrometheusServer]]:
     """Starts a Prometheus scraping the given targets; stopped after the test."""
     binary = find_prometheus()
     if binary is None:
-        _unavailable("no prometheus binary: apt-get install prometheus")
+        server_unavailable("no prometheus binary: apt-get install prometheus")
     started: list[PrometheusServer] = []
 
     def start(targets: list[str]) -> PrometheusServer:
